@@ -1,0 +1,51 @@
+# pg_affiliate — PGXS build.
+#
+#   make            build the shared library and the install script
+#   make install    install into the PostgreSQL found by pg_config
+#   make test       install missing packages, build, start a throwaway cluster,
+#                   run every suite (see test/run.sh)
+#   make demo       leave a demo cluster running (see scripts/demo.sh)
+#   make bench      measured speed of the hot paths (see bench/)
+
+EXTENSION   = pg_affiliate
+EXTVERSION  = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
+
+MODULE_big  = pg_affiliate
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql) $(wildcard sql/$(EXTENSION)--*.*.*.sql))
+
+SHLIB_LINK  = -lsodium
+PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Wno-cast-function-type
+
+REGRESS      = $(sort $(basename $(notdir $(wildcard test/sql/*.sql))))
+REGRESS_OPTS = --inputdir=test
+ISOLATION      = $(sort $(basename $(notdir $(wildcard test/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test
+
+EXTRA_CLEAN = results output_iso regression.diffs regression.out log
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The install script is built from one source (as pgvector does).
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
+
+.PHONY: test demo demo-stop bench deps
+deps:
+	bash scripts/install-deps.sh
+
+test:
+	bash test/run.sh
+
+demo:
+	bash scripts/demo.sh start
+
+demo-stop:
+	bash scripts/demo.sh stop
+
+bench:
+	bash bench/run.sh

@@ -1,0 +1,212 @@
+/*
+ * spi_util.c
+ *	  Kept SPI plans, result accessors, caller identity, JSON field helpers
+ *	  and identifier checks shared by every engine.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "pg_affiliate.h"
+
+/*
+ * Prepare the statement of a call site once per backend and keep the plan.
+ * Statements are fully schema-qualified and bound by parameters only: no
+ * caller text is ever spliced into SQL.
+ */
+SPIPlanPtr
+AffPlan(PlanSlot *slot, const char *sql, int nargs, const Oid *argtypes)
+{
+	if (slot->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "pg_affiliate: SPI_prepare failed (%s) for: %s",
+				 SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "pg_affiliate: SPI_keepplan failed");
+		slot->plan = plan;
+	}
+	return slot->plan;
+}
+
+/* Execute a kept plan; returns the SPI result code (errors on failure). */
+int
+AffExec(PlanSlot *slot, const char *sql, int nargs, const Oid *argtypes,
+		Datum *values, const char *nulls, bool read_only, long count)
+{
+	SPIPlanPtr	plan = AffPlan(slot, sql, nargs, argtypes);
+	int			rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+
+	if (rc < 0)
+		elog(ERROR, "pg_affiliate: SPI_execute_plan failed (%s) for: %s",
+			 SPI_result_code_string(rc), sql);
+	return rc;
+}
+
+int64
+AffGetInt64(int row, int col, bool *isnull)
+{
+	bool		nul;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+								  col, &nul);
+
+	if (isnull)
+		*isnull = nul;
+	return nul ? 0 : DatumGetInt64(d);
+}
+
+bool
+AffGetBool(int row, int col, bool *isnull)
+{
+	bool		nul;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+								  col, &nul);
+
+	if (isnull)
+		*isnull = nul;
+	return nul ? false : DatumGetBool(d);
+}
+
+/* text of a column, palloc'd in the current (SPI) context; NULL if null */
+char *
+AffGetText(int row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/*
+ * The role the caller acts as: the outer user (SET ROLE is honoured,
+ * SECURITY DEFINER is not, so a definer function still names its caller).
+ */
+char *
+AffDbRole(void)
+{
+	return GetUserNameFromId(GetOuterUserId(), false);
+}
+
+/*
+ * The actor written to audit rows: the JWT "sub" claim when the call comes
+ * through PostgREST (request.jwt.claims), else the database role.
+ */
+char *
+AffActor(void)
+{
+	const char *claims = GetConfigOption("request.jwt.claims", true, false);
+
+	if (claims != NULL && claims[0] == '{')
+	{
+		Jsonb	   *jb;
+		JsonbValue *sub;
+
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
+		sub = AffJsonbField(jb, "sub");
+		if (sub != NULL && sub->type == jbvString)
+			return pnstrdup(sub->val.string.val, sub->val.string.len);
+		if (sub != NULL && sub->type == jbvNumeric)
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(sub->val.numeric)));
+	}
+	return AffDbRole();
+}
+
+JsonbValue *
+AffJsonbContainerField(JsonbContainer *c, const char *key)
+{
+	return getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+}
+
+/* value of a top-level key of a jsonb object, or NULL */
+JsonbValue *
+AffJsonbField(Jsonb *jb, const char *key)
+{
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	return AffJsonbContainerField(&jb->root, key);
+}
+
+/*
+ * A JSON number that must be an integer within bigint.  "what" names the
+ * field in the error.
+ */
+int64
+AffJsonbInt64(JsonbValue *v, const char *what)
+{
+	char	   *s;
+	char	   *end;
+	long long	r;
+
+	if (v == NULL || v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an integer", what),
+				 errdetail("A JSON number without a fraction is expected.")));
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	errno = 0;
+	r = strtoll(s, &end, 10);
+	if (*end != '\0' || end == s)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an integer", what),
+				 errdetail("The value %s has a fraction or an exponent.", s)));
+	if (errno == ERANGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range", what),
+				 errdetail("The value %s does not fit in a bigint.", s)));
+	return (int64) r;
+}
+
+char *
+AffJsonbString(JsonbValue *v, const char *what)
+{
+	if (v == NULL || v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a string", what)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* account and journal kinds: [a-z][a-z0-9_]{0,62} */
+void
+AffCheckKind(const char *kind, const char *what)
+{
+	size_t		n = kind ? strlen(kind) : 0;
+	bool		ok = n >= 1 && n <= 63 && kind[0] >= 'a' && kind[0] <= 'z';
+
+	for (size_t i = 1; ok && i < n; i++)
+		ok = (kind[i] >= 'a' && kind[i] <= 'z') ||
+			(kind[i] >= '0' && kind[i] <= '9') || kind[i] == '_';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\"", what, kind ? kind : ""),
+				 errdetail("A %s is 1 to 63 characters: a lower-case letter, then lower-case letters, digits or underscores.", what)));
+}
+
+/* assets: an ISO currency code or a unit such as POINTS: [A-Z][A-Z0-9_]{1,15} */
+void
+AffCheckAsset(const char *asset)
+{
+	size_t		n = asset ? strlen(asset) : 0;
+	bool		ok = n >= 2 && n <= 16 && asset[0] >= 'A' && asset[0] <= 'Z';
+
+	for (size_t i = 1; ok && i < n; i++)
+		ok = (asset[i] >= 'A' && asset[i] <= 'Z') ||
+			(asset[i] >= '0' && asset[i] <= '9') || asset[i] == '_';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid asset \"%s\"", asset ? asset : ""),
+				 errdetail("An asset is 2 to 16 characters: an upper-case letter, then upper-case letters, digits or underscores (for example INR, POINTS, CREDITS).")));
+}
