@@ -363,6 +363,7 @@ COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, 
 -- Privileges: nothing for PUBLIC; explicit grants to affiliate_admin.
 -- ---------------------------------------------------------------------------
 REVOKE ALL ON ALL TABLES IN SCHEMA affiliate FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA affiliate FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA affiliate FROM PUBLIC;
 GRANT USAGE ON SCHEMA affiliate TO affiliate_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA affiliate TO affiliate_admin;

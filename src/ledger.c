@@ -681,12 +681,12 @@ ParseLeg(JsonbContainer *obj, LedgerLeg *leg, int legno)
 			continue;
 		if (strcmp(key, "amount") == 0)
 		{
-			leg->amount = AffJsonbInt64(&v, psprintf("leg %d: amount", legno));
+			leg->amount = AffJsonbInt64(&v, psprintf("leg %d: amount", legno), false);
 			has_amount = true;
 		}
 		else if (strcmp(key, "account") == 0)
 		{
-			leg->account_id = AffJsonbInt64(&v, psprintf("leg %d: account", legno));
+			leg->account_id = AffJsonbInt64(&v, psprintf("leg %d: account", legno), true);
 			if (leg->account_id <= 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -697,7 +697,7 @@ ParseLeg(JsonbContainer *obj, LedgerLeg *leg, int legno)
 			has_member = true;
 			if (v.type != jbvNull)
 			{
-				leg->member_id = AffJsonbInt64(&v, psprintf("leg %d: member", legno));
+				leg->member_id = AffJsonbInt64(&v, psprintf("leg %d: member", legno), true);
 				leg->is_system = false;
 			}
 		}
@@ -857,7 +857,7 @@ fold_balances(PG_FUNCTION_ARGS)
 			"SELECT DISTINCT program_id, account_id FROM affiliate.balance_delta "
 			"WHERE $1 IS NULL OR program_id = $1 "
 			"ORDER BY program_id, account_id LIMIT $2",
-			2, types, values, nulls, true, 0);
+			2, types, values, nulls, false, 0);
 	n = (int) SPI_processed;
 	progs = palloc(sizeof(int64) * Max(n, 1));
 	accts = palloc(sizeof(int64) * Max(n, 1));

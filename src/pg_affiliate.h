@@ -44,7 +44,7 @@ extern char *AffDbRole(void);
 /* JSON helpers */
 extern JsonbValue *AffJsonbField(Jsonb *jb, const char *key);
 extern JsonbValue *AffJsonbContainerField(JsonbContainer *c, const char *key);
-extern int64 AffJsonbInt64(JsonbValue *v, const char *what);
+extern int64 AffJsonbInt64(JsonbValue *v, const char *what, bool range_is_invalid);
 extern char *AffJsonbString(JsonbValue *v, const char *what);
 
 /* identifiers used by the ledger: lower-case kinds, upper-case assets */

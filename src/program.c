@@ -137,7 +137,7 @@ ParseMinor(const char *key, JsonbValue *v, int64 min)
 
 	if (v->type != jbvNumeric)
 		BadSetting(key, "An integer amount in minor units is expected as a JSON number.");
-	r = AffJsonbInt64(v, psprintf("setting \"%s\"", key));
+	r = AffJsonbInt64(v, psprintf("setting \"%s\"", key), true);
 	if (r < min)
 		BadSetting(key, psprintf("The value must be at least " INT64_FORMAT ".", min));
 	return r;
@@ -365,7 +365,7 @@ update_program_settings(PG_FUNCTION_ARGS)
 			"  n.key, pg_catalog.jsonb_build_object('old', o.value, 'new', n.value)), '{}')) "
 			"FROM pg_catalog.jsonb_each($2) n JOIN pg_catalog.jsonb_each($1) o ON o.key = n.key "
 			"WHERE o.value IS DISTINCT FROM n.value",
-			2, difftypes, dv, NULL, true, 1);
+			2, difftypes, dv, NULL, false, 1);
 	detail = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	AffAudit(program_id, "update_program_settings", detail);
 
@@ -391,7 +391,7 @@ AffRequireProgram(int64 program_id, char **currency_out)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
 	AffExec(&slot, "SELECT currency FROM affiliate.program WHERE id = $1",
-			1, types, values, NULL, true, 1);
+			1, types, values, NULL, false, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),

@@ -140,7 +140,7 @@ AffJsonbField(Jsonb *jb, const char *key)
  * field in the error.
  */
 int64
-AffJsonbInt64(JsonbValue *v, const char *what)
+AffJsonbInt64(JsonbValue *v, const char *what, bool range_is_invalid)
 {
 	char	   *s;
 	char	   *end;
@@ -161,7 +161,8 @@ AffJsonbInt64(JsonbValue *v, const char *what)
 				 errdetail("The value %s has a fraction or an exponent.", s)));
 	if (errno == ERANGE)
 		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				(errcode(range_is_invalid ? ERRCODE_INVALID_PARAMETER_VALUE
+						 : ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("%s is out of range", what),
 				 errdetail("The value %s does not fit in a bigint.", s)));
 	return (int64) r;
@@ -191,7 +192,7 @@ AffCheckKind(const char *kind, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid %s \"%s\"", what, kind ? kind : ""),
-				 errdetail("A %s is 1 to 63 characters: a lower-case letter, then lower-case letters, digits or underscores.", what)));
+				 errdetail("Kinds are 1 to 63 characters: a lower-case letter, then lower-case letters, digits or underscores.")));
 }
 
 /* assets: an ISO currency code or a unit such as POINTS: [A-Z][A-Z0-9_]{1,15} */

@@ -1,0 +1,95 @@
+-- Structural contracts of the extension, checked from the catalogs:
+-- keys carry program_id (DESIGN §9), API functions take program_id first,
+-- nothing is open to PUBLIC, SECURITY DEFINER pins search_path, the ledger
+-- is append-only, the GUC prefix is reserved.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+BEGIN;
+SELECT plan(17);
+
+SELECT has_schema('affiliate');
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_affiliate'), false,
+          'the extension is not relocatable');
+SELECT is((SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+            WHERE e.extname = 'pg_affiliate'), 'affiliate', 'the extension lives in schema affiliate');
+SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal', 'posting',
+                                     'balance_delta', 'balance_checkpoint']);
+
+-- every primary key, unique key and foreign key includes program_id
+-- (program's own key is its id, which is the program_id)
+SELECT is_empty($$
+    SELECT c.conrelid::regclass::text || ' ' || c.conname
+      FROM pg_constraint c
+      JOIN pg_class r ON r.oid = c.conrelid
+      JOIN pg_namespace n ON n.oid = r.relnamespace
+     WHERE n.nspname = 'affiliate' AND c.contype IN ('p', 'u', 'f')
+       AND r.relname <> 'program'
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+                          AND a.attname = 'program_id')
+$$, 'every primary, unique and foreign key includes program_id');
+SELECT is_empty($$
+    SELECT c.conrelid::regclass::text || ' ' || c.conname
+      FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+     WHERE n.nspname = 'affiliate' AND c.contype = 'f'
+       AND c.confrelid <> 'affiliate.program'::regclass
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = c.confrelid AND a.attnum = ANY (c.confkey)
+                          AND a.attname = 'program_id')
+$$, 'every foreign key references a key that includes program_id');
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'affiliate' AND c.relkind = 'r' AND c.relname <> 'program'
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attname = 'program_id' AND a.atttypid = 'bigint'::regtype AND a.attnotnull)
+$$, 'every table carries a NOT NULL bigint program_id');
+
+-- API functions take program_id bigint first (Citus routes the call by it)
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'affiliate' AND p.prorettype <> 'trigger'::regtype
+       AND p.proname NOT IN ('create_program')
+       AND NOT (p.proargnames[1] = 'program_id' AND p.proargtypes[0] = 'bigint'::regtype)
+$$, 'every function that touches a program''s data takes program_id bigint first');
+
+-- privileges
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'affiliate'
+       AND (p.proacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0))
+$$, 'no function is executable by PUBLIC');
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'affiliate' AND c.relkind IN ('r', 'v', 'S')
+       AND EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = 0)
+$$, 'no table, view or sequence is open to PUBLIC');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'affiliate' AND p.prosecdef
+       AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+$$, 'every SECURITY DEFINER function sets search_path');
+SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'affiliate_admin'), false,
+          'affiliate_admin exists and cannot log in');
+SELECT ok(has_function_privilege('affiliate_admin', 'affiliate.post_journal(bigint,text,jsonb,text,jsonb)', 'EXECUTE'),
+          'affiliate_admin may post journals');
+SELECT ok(NOT has_table_privilege('affiliate_admin', 'affiliate.posting', 'INSERT'),
+          'affiliate_admin cannot write the ledger tables directly');
+
+-- the ledger is append-only, also against the owner
+SELECT affiliate.post_journal(affiliate.create_program('tap', 'INR'), 'fund',
+    '[{"member": 1, "kind": "available", "amount": 5}, {"kind": "revenue", "amount": -5}]') AS journal \gset
+SELECT throws_ok($$UPDATE affiliate.journal SET kind = 'x'$$, '23001', 'affiliate.journal is append-only',
+                 'journals cannot be updated');
+SELECT throws_ok($$DELETE FROM affiliate.posting$$, '23001', 'affiliate.posting is append-only',
+                 'postings cannot be deleted');
+
+-- the GUC prefix is reserved once the library is loaded
+LOAD 'pg_affiliate';
+SELECT throws_ok($$SET pg_affiliate.no_such_setting = 1$$, '42602', NULL,
+                 'unknown pg_affiliate.* settings are refused');
+
+SELECT * FROM finish();
+ROLLBACK;
