@@ -827,8 +827,10 @@ ensure_account(PG_FUNCTION_ARGS)
  * affiliate.fold_balances(program_id bigint DEFAULT NULL, max_accounts int DEFAULT 10000)
  * RETURNS bigint -- postings folded
  *
- * The fold job.  Accounts locked by a running debit are skipped (the debit
- * folds them itself), so concurrent runs and writers never wait on each other.
+ * The fold job.  Accounts locked by a running debit or another fold are
+ * skipped (the debit folds them itself), so fold runs never wait and credits
+ * never wait for a fold; a debit of an account that a fold holds waits until
+ * the fold's transaction ends (keep fold runs short: max_accounts).
  */
 Datum
 fold_balances(PG_FUNCTION_ARGS)
