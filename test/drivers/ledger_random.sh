@@ -21,6 +21,14 @@ q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 q -f test/drivers/ledger_random.sql
 prog=$(q -At -c "select affiliate.create_program('random driver', 'INR')")
+# The shared system accounts exist before the workers start, as a program's
+# do once it runs.  (A transaction that posts several journals and creates
+# accounts on first use can deadlock with another doing the same in another
+# order: PostgreSQL aborts one with 40P01; see docs/ledger.md.)  Each worker's
+# member accounts are its own.
+q -c "select affiliate.ensure_account($prog, null, k, a)
+        from unnest(array['revenue', 'commission_expense', 'settlement']) k,
+             unnest(array['INR', 'POINTS']) a" >/dev/null
 
 status=0
 pids=()
