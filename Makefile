@@ -5,7 +5,6 @@
 #   make test       install missing packages, build, start a throwaway cluster,
 #                   run every suite (see test/run.sh)
 #   make demo       leave a demo cluster running (see scripts/demo.sh)
-#   make bench      measured speed of the hot paths (see bench/)
 
 EXTENSION   = pg_affiliate
 EXTVERSION  = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
@@ -38,7 +37,7 @@ include $(PGXS)
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
 
-.PHONY: test demo demo-stop bench deps
+.PHONY: test demo demo-stop deps
 deps:
 	bash scripts/install-deps.sh
 
@@ -50,6 +49,3 @@ demo:
 
 demo-stop:
 	bash scripts/demo.sh stop
-
-bench:
-	bash bench/run.sh
