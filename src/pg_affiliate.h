@@ -16,6 +16,10 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#ifndef HAVE_INT128
+#error "pg_affiliate needs a compiler with 128-bit integers"
+#endif
+
 /* ---------- GUCs (pg_affiliate.c) ---------- */
 extern int	affiliate_checkpoint_interval;
 
@@ -93,5 +97,48 @@ extern int64 LedgerAccount(int64 program_id, bool is_system, int64 member_id,
 						   const char *kind, const char *asset,
 						   int allow_negative /* -1: default for the kind */ ,
 						   bool *allow_negative_out, char **asset_out);
+
+/* ---------- referral codes (refcode.c) ---------- */
+
+/*
+ * A refcode is 8 bytes: the top 4 bits hold the number of data digits
+ * (1..12), the low 60 bits the value (< 32^digits).  Text form: the data
+ * digits in Crockford base32 followed by one check character.
+ */
+#define REFCODE_MAX_DIGITS 12
+
+/*
+ * Parse the text form.  Returns false (and a full-sentence reason in
+ * *detail, palloc'd) when the text is not a valid code; never throws for bad
+ * input.
+ */
+extern bool AffRefcodeParse(const char *str, int64 *code, char **detail);
+extern char *AffRefcodeFormat(int64 code);
+/* a random code with ndigits data digits from libsodium's CSPRNG */
+extern int64 AffRefcodeRandom(int ndigits);
+
+/* ---------- exact splitting (money.c) ---------- */
+
+typedef enum AffRounding
+{
+	AFF_ROUND_HALF_UP,
+	AFF_ROUND_HALF_EVEN,
+	AFF_ROUND_DOWN
+} AffRounding;
+
+/* 'half_up' | 'half_even' | 'down'; raises 22023 for anything else */
+extern AffRounding AffParseRounding(const char *name);
+
+/*
+ * Split base (>= 0) by rates in basis points (each 0..10000, sum <= 10000)
+ * into shares rounded to multiples of unit (>= 1) by the rounding mode
+ * (DESIGN 4.1).  Shares never sum above base.  Raises 22023 on bad input,
+ * 22003 on overflow.
+ */
+extern void AffSplit(int64 base, const int32 *rates_bp, int n, int64 unit,
+					 AffRounding mode, int64 *shares);
+
+/* round num/den (num >= 0, den > 0) to a multiple of unit; 22003 on overflow */
+extern int64 AffRoundDiv(int128 num, int128 den, int64 unit, AffRounding mode);
 
 #endif							/* PG_AFFILIATE_H */

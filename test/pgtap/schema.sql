@@ -51,7 +51,10 @@ $$, 'every table carries a NOT NULL bigint program_id');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'affiliate' AND p.prorettype <> 'trigger'::regtype
-       AND p.proname NOT IN ('create_program')
+       -- exempt: pure functions (type support, split) and cross-program entry points
+       AND p.provolatile <> 'i'
+       AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
+                             'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs')
        AND NOT (p.proargnames[1] = 'program_id' AND p.proargtypes[0] = 'bigint'::regtype)
 $$, 'every function that touches a program''s data takes program_id bigint first');
 
