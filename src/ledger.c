@@ -50,7 +50,9 @@
 
 #include "pg_affiliate.h"
 
+/* legs of a journal posted through post_journal(); the engines may post more */
 #define LEDGER_MAX_LEGS 1000
+#define LEDGER_MAX_INTERNAL_LEGS 10000000
 #define LEDGER_MAX_KEY 200
 
 PG_FUNCTION_INFO_V1(post_journal);
@@ -416,6 +418,35 @@ ApplyLocked(int64 program_id, AccountNet *an, TimestampTz posted_at)
 				 a.has_checkpoint, a.checkpoint_at);
 }
 
+/*
+ * Lock an account row (FOR NO KEY UPDATE), fold its pending deltas and return
+ * its exact current balance.  The lock is held to the end of the transaction,
+ * so a later LedgerPost in it sees the same balance.  Callers that lock
+ * several accounts must do so in account id order.  Inside SPI.
+ */
+int64
+LedgerLockedBalance(int64 program_id, int64 account_id)
+{
+	LockedAccount a;
+	int64		folded_count;
+	int64		folded;
+	int64		balance;
+
+	if (!LockAccount(program_id, account_id, false, &a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("account " INT64_FORMAT " does not exist in program " INT64_FORMAT,
+						account_id, program_id)));
+	folded = FoldDeltas(program_id, account_id, a.has_checkpoint, a.checkpoint_at,
+						&folded_count);
+	if (pg_add_s64_overflow(a.balance, folded, &balance))
+		OverflowError();
+	if (folded_count > 0)
+		StoreBalance(program_id, account_id, balance, a.since + folded_count,
+					 a.has_checkpoint, a.checkpoint_at);
+	return balance;
+}
+
 /* BLAKE2b-256 over the canonical form of a journal request. */
 static bytea *
 RequestHash(const char *kind, LedgerLeg *legs, int nlegs, Jsonb *memo)
@@ -472,10 +503,10 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 
 	*replayed = false;
 	AffCheckKind(journal_kind, "journal kind");
-	if (nlegs < 2 || nlegs > LEDGER_MAX_LEGS)
+	if (nlegs < 2 || nlegs > LEDGER_MAX_INTERNAL_LEGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a journal needs 2 to %d legs, not %d", LEDGER_MAX_LEGS, nlegs),
+				 errmsg("a journal needs 2 to %d legs, not %d", LEDGER_MAX_INTERNAL_LEGS, nlegs),
 				 errdetail("Every journal moves value from at least one account to another.")));
 	if (idempotency_key != NULL &&
 		(idempotency_key[0] == '\0' || strlen(idempotency_key) > LEDGER_MAX_KEY))
@@ -778,6 +809,11 @@ post_journal(PG_FUNCTION_ARGS)
 		nlegs++;
 	}
 
+	if (nlegs < 2 || nlegs > LEDGER_MAX_LEGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a journal needs 2 to %d legs, not %d", LEDGER_MAX_LEGS, nlegs),
+				 errdetail("Every journal moves value from at least one account to another.")));
 	journal_id = LedgerPost(program_id, kind, key, memo, legs, nlegs, &replayed);
 	if (!replayed)
 	{

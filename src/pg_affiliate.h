@@ -58,6 +58,30 @@ extern void AffCheckAsset(const char *asset);
 /* ---------- programs (program.c) ---------- */
 extern void AffRequireProgram(int64 program_id, char **currency_out);
 
+typedef enum AffAttribution
+{
+	AFF_ATTR_SPONSOR,
+	AFF_ATTR_FIRST_CLICK,
+	AFF_ATTR_LAST_CLICK
+} AffAttribution;
+
+/* a program's settings, typed, as the engines read them */
+typedef struct AffProgram
+{
+	int64		id;
+	char	   *currency;
+	Interval	hold_period;
+	int64		min_withdrawal;
+	int64		rounding_unit;
+	int			rounding;		/* AffRounding */
+	AffAttribution attribution;
+	Interval	attribution_window;
+	bool		clawback_negative;	/* clawback policy: negative (true) or write_off */
+} AffProgram;
+
+/* load a program's settings (P0002 when it does not exist) */
+extern void AffLoadProgram(int64 program_id, AffProgram *p);
+
 /* ---------- audit (audit.c) ---------- */
 extern void AffAudit(int64 program_id, const char *action, Jsonb *detail);
 
@@ -91,6 +115,9 @@ typedef struct LedgerLeg
 extern int64 LedgerPost(int64 program_id, const char *journal_kind,
 						const char *idempotency_key, Jsonb *memo,
 						LedgerLeg *legs, int nlegs, bool *replayed);
+
+/* lock an account, fold it and return its balance (lock in id order) */
+extern int64 LedgerLockedBalance(int64 program_id, int64 account_id);
 
 /* find or create an account; returns its id */
 extern int64 LedgerAccount(int64 program_id, bool is_system, int64 member_id,

@@ -405,3 +405,46 @@ AffRequireProgram(int64 program_id, char **currency_out)
 	}
 	SPI_finish();
 }
+
+/*
+ * Load a program's typed settings into *p (allocated in the caller's
+ * context).  Raises P0002 for an unknown program.
+ */
+void
+AffLoadProgram(int64 program_id, AffProgram *p)
+{
+	static PlanSlot slot;
+	static const Oid types[1] = {INT8OID};
+	Datum		values[1];
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		isnull;
+	char	   *s;
+
+	values[0] = Int64GetDatum(program_id);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_affiliate: SPI_connect failed");
+	AffExec(&slot,
+			"SELECT currency, hold_period, min_withdrawal, rounding_unit, rounding, "
+			"  attribution, attribution_window, clawback "
+			"FROM affiliate.program WHERE id = $1",
+			1, types, values, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("program " INT64_FORMAT " does not exist", program_id),
+				 errhint("Create it with affiliate.create_program().")));
+	p->id = program_id;
+	p->currency = MemoryContextStrdup(cxt, AffGetText(0, 1));
+	p->hold_period = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2, &isnull));
+	p->min_withdrawal = AffGetInt64(0, 3, NULL);
+	p->rounding_unit = AffGetInt64(0, 4, NULL);
+	p->rounding = (int) AffParseRounding(AffGetText(0, 5));
+	s = AffGetText(0, 6);
+	p->attribution = strcmp(s, "first_click") == 0 ? AFF_ATTR_FIRST_CLICK
+		: strcmp(s, "last_click") == 0 ? AFF_ATTR_LAST_CLICK : AFF_ATTR_SPONSOR;
+	p->attribution_window = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 7, &isnull));
+	p->clawback_negative = strcmp(AffGetText(0, 8), "negative") == 0;
+	SPI_finish();
+}
