@@ -171,6 +171,18 @@ AS 'MODULE_PATHNAME', 'update_program_settings';
 COMMENT ON FUNCTION affiliate.update_program_settings(bigint, jsonb) IS 'Change some settings of a program; audited; returns all settings.';
 
 -- ---------------------------------------------------------------------------
+-- Exact splitting (src/money.c, docs/money.md).  Pure: no program_id.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate.split(amount bigint, rates_bp integer[],
+                                rounding_unit bigint DEFAULT 1, rounding text DEFAULT 'half_up')
+    RETURNS bigint[]
+    LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'affiliate_split';
+COMMENT ON FUNCTION affiliate.split(bigint, integer[], bigint, text) IS
+    'Split an amount by rates in basis points into shares rounded to rounding_unit; the shares never add up to more than the amount.';
+GRANT EXECUTE ON FUNCTION affiliate.split(bigint, integer[], bigint, text) TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
 -- Ledger API.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION affiliate.ensure_account(program_id bigint, member_id bigint, kind text,
