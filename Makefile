@@ -13,7 +13,8 @@ MODULE_big  = pg_affiliate
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql) $(wildcard sql/$(EXTENSION)--*.*.*.sql))
+# every upgrade script and every frozen install script of an older version
+DATA        = $(filter-out $(DATA_built),$(sort $(wildcard sql/$(EXTENSION)--*.sql)))
 
 SHLIB_LINK  = -lsodium
 # Our code builds clean under -Wall -Wextra -Werror.  PostgreSQL's own server
