@@ -183,7 +183,7 @@ LookupCode(int64 program_id, const char *text, bool read_only)
 	values[0] = Int64GetDatum(program_id);
 	values[1] = CStringGetTextDatum(AffRefcodeFormat(code));
 	AffExec(&slot,
-			"SELECT id FROM affiliate.member WHERE program_id = $1 AND code = $2::affiliate.refcode",
+			"SELECT id FROM affiliate.member WHERE program_id = $1 AND code OPERATOR(affiliate.=) $2::affiliate.refcode",
 			2, (Oid[]) {INT8OID, TEXTOID}, values, NULL, read_only, 1);
 	return SPI_processed > 0 ? AffGetInt64(0, 1, NULL) : 0;
 }
