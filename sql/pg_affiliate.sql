@@ -17,6 +17,144 @@ END
 $roles$;
 
 -- ---------------------------------------------------------------------------
+-- The refcode type (src/refcode.c): referral, affiliate and promo codes.
+-- 8 bytes; text in Crockford base32 with a check character; see
+-- docs/refcode.md.
+-- ---------------------------------------------------------------------------
+CREATE TYPE affiliate.refcode;
+
+CREATE FUNCTION affiliate.refcode_in(cstring) RETURNS affiliate.refcode
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'refcode_in';
+CREATE FUNCTION affiliate.refcode_out(affiliate.refcode) RETURNS cstring
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'refcode_out';
+CREATE FUNCTION affiliate.refcode_recv(internal) RETURNS affiliate.refcode
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'refcode_recv';
+CREATE FUNCTION affiliate.refcode_send(affiliate.refcode) RETURNS bytea
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'refcode_send';
+
+CREATE TYPE affiliate.refcode (
+    INPUT = affiliate.refcode_in,
+    OUTPUT = affiliate.refcode_out,
+    RECEIVE = affiliate.refcode_recv,
+    SEND = affiliate.refcode_send,
+    INTERNALLENGTH = 8,
+    PASSEDBYVALUE,
+    ALIGNMENT = double,
+    STORAGE = plain
+);
+COMMENT ON TYPE affiliate.refcode IS
+    'Referral code: Crockford base32 with a check character; 8 bytes.';
+
+CREATE FUNCTION affiliate.refcode_eq(affiliate.refcode, affiliate.refcode) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_eq';
+CREATE FUNCTION affiliate.refcode_ne(affiliate.refcode, affiliate.refcode) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_ne';
+CREATE FUNCTION affiliate.refcode_lt(affiliate.refcode, affiliate.refcode) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_lt';
+CREATE FUNCTION affiliate.refcode_le(affiliate.refcode, affiliate.refcode) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_le';
+CREATE FUNCTION affiliate.refcode_gt(affiliate.refcode, affiliate.refcode) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_gt';
+CREATE FUNCTION affiliate.refcode_ge(affiliate.refcode, affiliate.refcode) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_ge';
+CREATE FUNCTION affiliate.refcode_cmp(affiliate.refcode, affiliate.refcode) RETURNS integer
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_cmp';
+CREATE FUNCTION affiliate.refcode_sortsupport(internal) RETURNS void
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'refcode_sortsupport';
+CREATE FUNCTION affiliate.refcode_hash(affiliate.refcode) RETURNS integer
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_hash';
+CREATE FUNCTION affiliate.refcode_hash_extended(affiliate.refcode, bigint) RETURNS bigint
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'MODULE_PATHNAME', 'refcode_hash_extended';
+
+CREATE OPERATOR affiliate.= (
+    LEFTARG = affiliate.refcode, RIGHTARG = affiliate.refcode,
+    FUNCTION = affiliate.refcode_eq,
+    COMMUTATOR = OPERATOR(affiliate.=), NEGATOR = OPERATOR(affiliate.<>),
+    RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
+);
+CREATE OPERATOR affiliate.<> (
+    LEFTARG = affiliate.refcode, RIGHTARG = affiliate.refcode,
+    FUNCTION = affiliate.refcode_ne,
+    COMMUTATOR = OPERATOR(affiliate.<>), NEGATOR = OPERATOR(affiliate.=),
+    RESTRICT = neqsel, JOIN = neqjoinsel
+);
+CREATE OPERATOR affiliate.< (
+    LEFTARG = affiliate.refcode, RIGHTARG = affiliate.refcode,
+    FUNCTION = affiliate.refcode_lt,
+    COMMUTATOR = OPERATOR(affiliate.>), NEGATOR = OPERATOR(affiliate.>=),
+    RESTRICT = scalarltsel, JOIN = scalarltjoinsel
+);
+CREATE OPERATOR affiliate.<= (
+    LEFTARG = affiliate.refcode, RIGHTARG = affiliate.refcode,
+    FUNCTION = affiliate.refcode_le,
+    COMMUTATOR = OPERATOR(affiliate.>=), NEGATOR = OPERATOR(affiliate.>),
+    RESTRICT = scalarlesel, JOIN = scalarlejoinsel
+);
+CREATE OPERATOR affiliate.> (
+    LEFTARG = affiliate.refcode, RIGHTARG = affiliate.refcode,
+    FUNCTION = affiliate.refcode_gt,
+    COMMUTATOR = OPERATOR(affiliate.<), NEGATOR = OPERATOR(affiliate.<=),
+    RESTRICT = scalargtsel, JOIN = scalargtjoinsel
+);
+CREATE OPERATOR affiliate.>= (
+    LEFTARG = affiliate.refcode, RIGHTARG = affiliate.refcode,
+    FUNCTION = affiliate.refcode_ge,
+    COMMUTATOR = OPERATOR(affiliate.<=), NEGATOR = OPERATOR(affiliate.<),
+    RESTRICT = scalargesel, JOIN = scalargejoinsel
+);
+
+CREATE OPERATOR CLASS affiliate.refcode_ops
+    DEFAULT FOR TYPE affiliate.refcode USING btree AS
+        OPERATOR 1 affiliate.< ,
+        OPERATOR 2 affiliate.<= ,
+        OPERATOR 3 affiliate.= ,
+        OPERATOR 4 affiliate.>= ,
+        OPERATOR 5 affiliate.> ,
+        FUNCTION 1 affiliate.refcode_cmp(affiliate.refcode, affiliate.refcode),
+        FUNCTION 2 affiliate.refcode_sortsupport(internal),
+        FUNCTION 4 pg_catalog.btequalimage(oid);
+CREATE OPERATOR CLASS affiliate.refcode_ops
+    DEFAULT FOR TYPE affiliate.refcode USING hash AS
+        OPERATOR 1 affiliate.= ,
+        FUNCTION 1 affiliate.refcode_hash(affiliate.refcode),
+        FUNCTION 2 affiliate.refcode_hash_extended(affiliate.refcode, bigint);
+
+CREATE FUNCTION affiliate.refcode_is_valid(code text) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'refcode_is_valid';
+COMMENT ON FUNCTION affiliate.refcode_is_valid(text) IS
+    'Whether the text is a valid referral code; never raises an error.';
+
+CREATE FUNCTION affiliate.refcode_error(code text) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'refcode_error';
+COMMENT ON FUNCTION affiliate.refcode_error(text) IS
+    'Why the text is not a valid referral code (one sentence); NULL when it is valid.';
+
+CREATE FUNCTION affiliate.new_refcode(digits integer DEFAULT 8) RETURNS affiliate.refcode
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'new_refcode';
+COMMENT ON FUNCTION affiliate.new_refcode(integer) IS
+    'A random referral code with 4..12 data digits (5 bits each) from libsodium''s CSPRNG; callers retry on collision.';
+
+-- Nothing is granted to PUBLIC (the Privileges section below revokes EXECUTE
+-- on every function).  Operators check EXECUTE on their functions, so the
+-- comparison functions are granted along with the type.
+REVOKE USAGE ON TYPE affiliate.refcode FROM PUBLIC;
+GRANT USAGE ON TYPE affiliate.refcode TO affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate.refcode_eq(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_ne(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_lt(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_le(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_gt(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_ge(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_cmp(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_hash(affiliate.refcode),
+    affiliate.refcode_hash_extended(affiliate.refcode, bigint),
+    affiliate.refcode_is_valid(text),
+    affiliate.refcode_error(text),
+    affiliate.new_refcode(integer)
+TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
 -- Programs: one business each, with typed and validated settings.
 -- ---------------------------------------------------------------------------
 CREATE TABLE affiliate.program (
