@@ -646,7 +646,12 @@ DedupeBatch(ConvIn *in, int n)
 			if (field == NULL && cur->has_time != prev->has_time)
 				field = "occurred_at";
 			if (field != NULL)
-				RefusedReplay(cur->ref, field);
+				ereport(ERROR,
+						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						 errmsg("conversion \"%s\" appears twice in the batch with different inputs",
+								cur->ref),
+						 errdetail("The %s differs between its two rows.", field),
+						 errhint("Each order appears once; identical repeats are recorded once.")));
 			cur->same_as = prev->same_as >= 0 ? prev->same_as : order[i - 1];
 		}
 	}
