@@ -332,6 +332,12 @@ SELECT count(*) AS tried, count(*) FILTER (WHERE refcode_is_valid(variant)) AS a
 SELECT count(*) AS tried, count(*) FILTER (WHERE refcode_is_valid(variant)) AS accepted
   FROM det, LATERAL (SELECT left(code, -2) || right(code, 1) || substr(code, length(code) - 1, 1) AS variant) v
  WHERE right(code, 1) <> substr(code, length(code) - 1, 1);
+-- (so are swaps of two characters one apart, ABC -> CBA)
+SELECT count(*) AS tried, count(*) FILTER (WHERE refcode_is_valid(variant)) AS accepted
+  FROM det, generate_series(1, length(code) - 2) p,
+       LATERAL (SELECT substr(code, 1, p - 1) || substr(code, p + 2, 1) || substr(code, p + 1, 1)
+                       || substr(code, p, 1) || substr(code, p + 3) AS variant) v
+ WHERE substr(code, p, 1) <> substr(code, p + 2, 1);
 -- the type's input function refuses them too, with 22P02 (first 50 codes)
 SELECT pg_temp.input_verdict(variant) AS verdict, count(*) AS variants
   FROM (SELECT variant FROM det, pg_temp.substitutions(det.code) WHERE i <= 50
