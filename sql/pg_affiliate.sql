@@ -759,7 +759,7 @@ BEGIN
     EXECUTE 'SELECT cron.schedule($1, $2, $3)'
         USING 'pg_affiliate_fold', fold_schedule, 'SELECT affiliate.fold_balances()';
     RETURN QUERY EXECUTE
-        'SELECT j.jobid, j.jobname, j.schedule, j.command FROM cron.job j
+        'SELECT j.jobid, j.jobname::text, j.schedule, j.command FROM cron.job j
           WHERE j.jobname IN ($1, $2) ORDER BY j.jobname'
         USING 'pg_affiliate_fold', 'pg_affiliate_release';
 END
