@@ -69,7 +69,7 @@ ArgText(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid %s", name),
-				 errdetail("A %s is 1 to %d bytes long.", name, maxlen)));
+				 errdetail("The %s must be 1 to %d bytes long.", name, maxlen)));
 	return s;
 }
 
