@@ -1,0 +1,92 @@
+-- The upgrade path: install 0.1.0 (its frozen script), load 0.1.0 data,
+-- ALTER EXTENSION ... UPDATE, check the data and verify(), then compare every
+-- object of the updated extension with a fresh 0.2.0 install: the two paths
+-- must give the same catalog.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_affiliate CASCADE;
+CREATE EXTENSION pg_affiliate VERSION '0.1.0';
+RESET client_min_messages;
+\set VERBOSITY default
+
+-- 0.1.0 data: a program, journals naming members 1 and 2
+SELECT affiliate.create_program('Old shop', 'INR') AS p \gset
+SELECT affiliate.post_journal(:p, 'conversion',
+    '[{"kind": "commission_expense", "amount": -3700}, {"member": 1, "kind": "pending", "amount": 2800}, {"member": 2, "kind": "pending", "amount": 900}]',
+    'order-1') IS NOT NULL AS posted;
+
+ALTER EXTENSION pg_affiliate UPDATE TO '0.2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_affiliate';
+
+-- the members the old journals named exist now, and new members follow them
+SELECT id, external_id, affiliate.refcode_is_valid(code::text) AS has_code FROM affiliate.member ORDER BY id;
+SELECT affiliate.add_member(:p, 'new member') AS m \gset
+SELECT :m > 2 AS after_legacy_ids;
+SELECT member_id, kind, balance FROM affiliate.account_balances WHERE program_id = :p AND balance <> 0 ORDER BY 1, 2;
+-- the 0.2.0 engines work on the upgraded schema
+SELECT affiliate.set_plan(:p, 'plan', '{1000}', 'amount') IS NOT NULL AS plan;
+SELECT affiliate.add_member(:p, 'buyer', (SELECT code::text FROM affiliate.member WHERE id = :m)) AS buyer \gset
+SELECT level, amount FROM affiliate.record_conversion(:p, 'order-2', :buyer, 5000);
+-- verify() checks the commission invariants; the 0.1.0 postings to pending
+-- accounts (no commission rows behind them) are reported, as they should be
+SELECT invariant FROM affiliate.verify(:p) ORDER BY 1;
+
+-- the catalog of the extension's objects, as text
+CREATE TEMP TABLE snapshot (path text, item text);
+CREATE FUNCTION pg_temp.snap(path text) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO snapshot
+    -- every member object of the extension
+    SELECT path, pg_describe_object(d.classid, d.objid, 0)
+      FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+     WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'pg_affiliate' AND d.deptype = 'e'
+    UNION ALL
+    -- functions: definition, config, security, privileges
+    SELECT path, p.oid::regprocedure::text || ' ' || pg_get_functiondef(p.oid)
+                 || coalesce(array_to_string(p.proacl, ','), '')
+      FROM pg_proc p WHERE p.pronamespace = 'affiliate'::regnamespace AND p.prokind <> 'a'
+    UNION ALL
+    -- columns
+    SELECT path, c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                 || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+                 || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+                 || coalesce(' identity ' || nullif(a.attidentity::text, ''), '')
+      FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+      LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+     WHERE c.relnamespace = 'affiliate'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    -- constraints and indexes
+    SELECT path, conrelid::regclass::text || ' ' || pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE connamespace = 'affiliate'::regnamespace
+    UNION ALL
+    SELECT path, pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE c.relnamespace = 'affiliate'::regnamespace
+    UNION ALL
+    -- privileges of tables, views, sequences and types
+    SELECT path, c.relname || ' acl ' || coalesce(array_to_string(c.relacl, ','), '')
+      FROM pg_class c WHERE c.relnamespace = 'affiliate'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+    UNION ALL
+    SELECT path, t.typname || ' acl ' || coalesce(array_to_string(t.typacl, ','), '')
+      FROM pg_type t WHERE t.typnamespace = 'affiliate'::regnamespace
+    UNION ALL
+    -- triggers and operators
+    SELECT path, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+     WHERE c.relnamespace = 'affiliate'::regnamespace AND NOT t.tgisinternal
+    UNION ALL
+    SELECT path, o.oid::regoperator::text || ' ' || o.oprcode::text || ' ' || o.oprrest::text
+      FROM pg_operator o WHERE o.oprnamespace = 'affiliate'::regnamespace
+$$;
+SELECT pg_temp.snap('upgraded');
+
+SET client_min_messages = warning;
+DROP EXTENSION pg_affiliate CASCADE;
+CREATE EXTENSION pg_affiliate;
+RESET client_min_messages;
+SELECT pg_temp.snap('fresh');
+
+SELECT count(*) > 200 AS many_items FROM snapshot WHERE path = 'fresh';
+-- differences between the two paths: none
+(SELECT 'only after upgrade' AS "where", item FROM snapshot WHERE path = 'upgraded'
+ EXCEPT ALL SELECT 'only after upgrade', item FROM snapshot WHERE path = 'fresh')
+UNION ALL
+(SELECT 'only in fresh install', item FROM snapshot WHERE path = 'fresh'
+ EXCEPT ALL SELECT 'only in fresh install', item FROM snapshot WHERE path = 'upgraded')
+ORDER BY 1, 2;
