@@ -15,6 +15,12 @@ SELECT (SELECT count(*) FROM affiliate.journal) AS journals,
 
 SELECT affiliate.create_program('Webhook shop', 'INR') AS p \gset
 SELECT affiliate.create_program('Second shop', 'INR') AS q \gset
+-- members exist before their accounts (foreign key since 0.2.0); inserted directly,
+-- not by add_member(), so no accounts are created and account ids stay as they were
+INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
+SELECT :p, i, 'm' || i, affiliate.new_refcode() FROM unnest(ARRAY[5]) i;
+INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
+SELECT :q, i, 'm' || i, affiliate.new_refcode() FROM unnest(ARRAY[5]) i;
 \set legs '[{"member": 5, "kind": "pending", "amount": 2800}, {"kind": "commission_expense", "amount": -2800}]'
 
 SELECT affiliate.post_journal(:p, 'conversion', :'legs', 'order-1001', '{"order": 1001}') AS j \gset

@@ -16,6 +16,10 @@ SELECT (SELECT count(*) FROM affiliate.journal) AS journals,
 
 SELECT affiliate.create_program('Ledger shop', 'INR') AS p \gset
 SELECT affiliate.create_program('Other shop', 'USD') AS q \gset
+-- members exist before their accounts (foreign key since 0.2.0); inserted directly,
+-- not by add_member(), so no accounts are created and account ids stay as they were
+INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
+SELECT :p, i, 'm' || i, affiliate.new_refcode() FROM unnest(ARRAY[7, 8]) i;
 
 -- system accounts (member NULL) may go negative; member accounts may not
 SELECT affiliate.ensure_account(:p, NULL, 'revenue') AS revenue \gset
