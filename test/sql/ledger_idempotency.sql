@@ -75,4 +75,8 @@ SELECT program_id = :p AS first_program, count(*) FROM affiliate.journal
 -- journals without a key are never deduplicated
 SELECT affiliate.post_journal(:p, 'manual', :'legs') <> affiliate.post_journal(:p, 'manual', :'legs') AS two_journals;
 SELECT member_id, kind, balance FROM affiliate.account_balances WHERE program_id = :p ORDER BY kind;
-SELECT count(*) AS violations FROM affiliate.verify();
+-- every ledger invariant holds.  The commission invariants of verify() (0.2.0)
+-- flag the hand-posted 'conversion' journals and 'pending' balances above,
+-- which have no commission rows behind them; they are listed, not counted,
+-- so any other violation still shows up here.
+SELECT * FROM affiliate.verify() ORDER BY 1, 2;
