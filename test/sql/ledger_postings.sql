@@ -124,4 +124,19 @@ SELECT affiliate.ensure_account(:p, 8, NULL);
 SELECT affiliate.ensure_account(-1, 8, 'available');
 \echo :LAST_ERROR_SQLSTATE
 
+-- a member that does not exist in the program (member 7 exists in :p only):
+-- its account cannot be created (23503) and nothing is written.  Last in the
+-- file: the refused account insert uses up an account id.
+SELECT * FROM fingerprint \gset before_
+SELECT affiliate.post_journal(:p, 'x', '[{"kind": "revenue", "amount": -100}, {"member": 9, "kind": "available", "amount": 100}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT affiliate.ensure_account(:q, 7, 'available');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM fingerprint \gset after_
+SELECT :'before_journals' = :'after_journals' AS same_journals,
+       :'before_postings' = :'after_postings' AS same_postings,
+       :'before_accounts' = :'after_accounts' AS same_accounts,
+       :'before_audit_rows' = :'after_audit_rows' AS same_audit,
+       :'before_balances' = :'after_balances' AS same_balances;
+
 SELECT count(*) AS violations FROM affiliate.verify();
