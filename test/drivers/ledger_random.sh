@@ -21,6 +21,13 @@ q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 q -f test/drivers/ledger_random.sql
 prog=$(q -At -c "select affiliate.create_program('random driver', 'INR')")
+# Worker w posts to members w*1000+1 .. w*1000+MEMBERS (see driver_run); they
+# exist before their accounts (account -> member foreign key).  Inserted
+# directly: add_member() would also open accounts the driver does not model.
+MEMBERS=12
+q -c "insert into affiliate.member (program_id, id, external_id, code) overriding system value
+        select $prog, w * 1000 + i, 'm' || (w * 1000 + i), affiliate.new_refcode()
+          from generate_series(1, 2) w, generate_series(1, $MEMBERS) i"
 # The shared system accounts exist before the workers start, as a program's
 # do once it runs.  (A transaction that posts several journals and creates
 # accounts on first use can deadlock with another doing the same in another
@@ -34,7 +41,7 @@ status=0
 pids=()
 for w in 1 2; do
   seedw=$(awk -v s="$SEED" -v w="$w" 'BEGIN { printf "%.9f", ((s * 7919 + w * 104729) % 1000003) / 1000003.0 }')
-  q -c "call driver_run($prog, $seedw, $w, $JOURNALS, 12)" &
+  q -c "call driver_run($prog, $seedw, $w, $JOURNALS, $MEMBERS)" &
   pids+=($!)
 done
 # the fold job runs alongside the workers
