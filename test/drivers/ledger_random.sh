@@ -73,10 +73,15 @@ check() {  # name, query returning rows that are failures
     echo "ok   $1"
   fi
 }
-check "verify() empty before the final fold" "select * from affiliate.verify($prog)"
+# verify() since 0.2.0 also compares members' pending balances with their
+# pending commissions.  This driver posts raw journals to pending accounts
+# without the commission engine, so that one invariant is left out here (the
+# model check below covers those balances); every other invariant must hold.
+VERIFY="select * from affiliate.verify($prog) where invariant <> 'commission_pending_matches_ledger'"
+check "verify() empty but for pending vs commissions, before the final fold" "$VERIFY"
 check "balance_at matches postings (before fold)" "select 'mismatches: ' || n from driver_check_balance_at($prog, 40) n where n > 0"
 q -At -c "select affiliate.fold_balances($prog, 100000)" >/dev/null
-check "verify() empty after the final fold" "select * from affiliate.verify($prog)"
+check "verify() empty but for pending vs commissions, after the final fold" "$VERIFY"
 check "every asset sums to zero" \
   "select asset, sum(balance) from affiliate.account_balances where program_id = $prog group by asset having sum(balance) <> 0"
 check "model equals ledger for every member account" \
