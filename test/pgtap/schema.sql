@@ -16,7 +16,10 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_affiliate
 SELECT is((SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
             WHERE e.extname = 'pg_affiliate'), 'affiliate', 'the extension lives in schema affiliate');
 SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal', 'posting',
-                                     'balance_delta', 'balance_checkpoint']);
+                                     'balance_delta', 'balance_checkpoint',
+                                     -- 0.2.0: the referral spine
+                                     'program_secret', 'member', 'click', 'plan', 'conversion',
+                                     'commission', 'refund']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -82,7 +85,11 @@ SELECT ok(NOT has_table_privilege('affiliate_admin', 'affiliate.posting', 'INSER
           'affiliate_admin cannot write the ledger tables directly');
 
 -- the ledger is append-only, also against the owner
-SELECT affiliate.post_journal(affiliate.create_program('tap', 'INR'), 'fund',
+SELECT affiliate.create_program('tap', 'INR') AS tap \gset
+-- member 1 exists before its account (account -> member foreign key)
+INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
+VALUES (:tap, 1, 'm1', affiliate.new_refcode());
+SELECT affiliate.post_journal(:tap, 'fund',
     '[{"member": 1, "kind": "available", "amount": 5}, {"kind": "revenue", "amount": -5}]') AS journal \gset
 SELECT throws_ok($$UPDATE affiliate.journal SET kind = 'x'$$, '23001', 'affiliate.journal is append-only',
                  'journals cannot be updated');
