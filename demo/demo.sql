@@ -7,6 +7,10 @@ SELECT affiliate.create_program('OTT shop', 'INR',
     '{"hold_period": "24 hours", "min_withdrawal": 50000, "rounding_unit": 100,
       "rounding": "half_up", "attribution": "sponsor", "clawback": "negative"}') AS ott \gset
 
+-- the members the journals below credit: ids 1 and 2 in the fresh demo database
+SELECT affiliate.add_member(:ott, 'tg:1001') AS member_1;
+SELECT affiliate.add_member(:ott, 'tg:1002') AS member_2;
+
 -- a ₹135 sale: level 1 earns ₹28, level 2 earns ₹9, both pending (in paise)
 SELECT affiliate.post_journal(:ott, 'conversion',
     '[{"kind": "commission_expense", "amount": -3700},

@@ -21,6 +21,13 @@ q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 q -f test/drivers/ledger_random.sql
 prog=$(q -At -c "select affiliate.create_program('random driver', 'INR')")
+# Worker w posts to members w*1000+1 .. w*1000+MEMBERS (see driver_run); they
+# exist before their accounts (account -> member foreign key).  Inserted
+# directly: add_member() would also open accounts the driver does not model.
+MEMBERS=12
+q -c "insert into affiliate.member (program_id, id, external_id, code) overriding system value
+        select $prog, w * 1000 + i, 'm' || (w * 1000 + i), affiliate.new_refcode()
+          from generate_series(1, 2) w, generate_series(1, $MEMBERS) i"
 # The shared system accounts exist before the workers start, as a program's
 # do once it runs.  (A transaction that posts several journals and creates
 # accounts on first use can deadlock with another doing the same in another
@@ -34,7 +41,7 @@ status=0
 pids=()
 for w in 1 2; do
   seedw=$(awk -v s="$SEED" -v w="$w" 'BEGIN { printf "%.9f", ((s * 7919 + w * 104729) % 1000003) / 1000003.0 }')
-  q -c "call driver_run($prog, $seedw, $w, $JOURNALS, 12)" &
+  q -c "call driver_run($prog, $seedw, $w, $JOURNALS, $MEMBERS)" &
   pids+=($!)
 done
 # the fold job runs alongside the workers
@@ -66,10 +73,15 @@ check() {  # name, query returning rows that are failures
     echo "ok   $1"
   fi
 }
-check "verify() empty before the final fold" "select * from affiliate.verify($prog)"
+# verify() since 0.2.0 also compares members' pending balances with their
+# pending commissions.  This driver posts raw journals to pending accounts
+# without the commission engine, so that one invariant is left out here (the
+# model check below covers those balances); every other invariant must hold.
+VERIFY="select * from affiliate.verify($prog) where invariant <> 'commission_pending_matches_ledger'"
+check "verify() empty but for pending vs commissions, before the final fold" "$VERIFY"
 check "balance_at matches postings (before fold)" "select 'mismatches: ' || n from driver_check_balance_at($prog, 40) n where n > 0"
 q -At -c "select affiliate.fold_balances($prog, 100000)" >/dev/null
-check "verify() empty after the final fold" "select * from affiliate.verify($prog)"
+check "verify() empty but for pending vs commissions, after the final fold" "$VERIFY"
 check "every asset sums to zero" \
   "select asset, sum(balance) from affiliate.account_balances where program_id = $prog group by asset having sum(balance) <> 0"
 check "model equals ledger for every member account" \

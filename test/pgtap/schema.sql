@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(17);
+SELECT plan(21);
 
 SELECT has_schema('affiliate');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_affiliate'), false,
@@ -16,7 +16,10 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_affiliate
 SELECT is((SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
             WHERE e.extname = 'pg_affiliate'), 'affiliate', 'the extension lives in schema affiliate');
 SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal', 'posting',
-                                     'balance_delta', 'balance_checkpoint']);
+                                     'balance_delta', 'balance_checkpoint',
+                                     -- 0.2.0: the referral spine
+                                     'program_secret', 'member', 'click', 'plan', 'conversion',
+                                     'commission', 'refund']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -40,6 +43,20 @@ SELECT is_empty($$
                         WHERE a.attrelid = c.confrelid AND a.attnum = ANY (c.confkey)
                           AND a.attname = 'program_id')
 $$, 'every foreign key references a key that includes program_id');
+SELECT is_empty($$
+    SELECT c.conrelid::regclass::text || ' ' || c.conname
+      FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+     WHERE n.nspname = 'affiliate' AND c.contype = 'f'
+       AND NOT EXISTS (SELECT 1 FROM unnest(c.conkey, c.confkey) k(att, fatt)
+                         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att
+                         JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.fatt
+                        WHERE a.attname = 'program_id'
+                          AND f.attname = CASE WHEN c.confrelid = 'affiliate.program'::regclass
+                                               THEN 'id' ELSE 'program_id' END)
+$$, 'every foreign key matches program_id with the referenced program_id (program.id)');
+-- 0.2.0: member accounts belong to members of the same program
+SELECT fk_ok('affiliate', 'account', ARRAY['program_id', 'member_id'],
+             'affiliate', 'member', ARRAY['program_id', 'id']);
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = 'affiliate' AND c.relkind = 'r' AND c.relname <> 'program'
@@ -80,9 +97,22 @@ SELECT ok(has_function_privilege('affiliate_admin', 'affiliate.post_journal(bigi
           'affiliate_admin may post journals');
 SELECT ok(NOT has_table_privilege('affiliate_admin', 'affiliate.posting', 'INSERT'),
           'affiliate_admin cannot write the ledger tables directly');
+-- the keys of the device/IP hashes: not even affiliate_admin reads them
+SELECT ok(NOT has_table_privilege('affiliate_admin', 'affiliate.program_secret', 'SELECT')
+          AND NOT has_any_column_privilege('affiliate_admin', 'affiliate.program_secret', 'SELECT'),
+          'affiliate_admin cannot SELECT affiliate.program_secret (nor any column of it)');
+CREATE ROLE pgtap_affiliate_admin NOLOGIN IN ROLE affiliate_admin;
+SET LOCAL ROLE pgtap_affiliate_admin;
+SELECT throws_ok($$SELECT hash_key FROM affiliate.program_secret$$, '42501', NULL,
+                 'a member of affiliate_admin is refused reading the hash keys');
+RESET ROLE;
 
 -- the ledger is append-only, also against the owner
-SELECT affiliate.post_journal(affiliate.create_program('tap', 'INR'), 'fund',
+SELECT affiliate.create_program('tap', 'INR') AS tap \gset
+-- member 1 exists before its account (account -> member foreign key)
+INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
+VALUES (:tap, 1, 'm1', affiliate.new_refcode());
+SELECT affiliate.post_journal(:tap, 'fund',
     '[{"member": 1, "kind": "available", "amount": 5}, {"kind": "revenue", "amount": -5}]') AS journal \gset
 SELECT throws_ok($$UPDATE affiliate.journal SET kind = 'x'$$, '23001', 'affiliate.journal is append-only',
                  'journals cannot be updated');

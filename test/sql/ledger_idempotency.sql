@@ -15,6 +15,12 @@ SELECT (SELECT count(*) FROM affiliate.journal) AS journals,
 
 SELECT affiliate.create_program('Webhook shop', 'INR') AS p \gset
 SELECT affiliate.create_program('Second shop', 'INR') AS q \gset
+-- members exist before their accounts (foreign key since 0.2.0); inserted directly,
+-- not by add_member(), so no accounts are created and account ids stay as they were
+INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
+SELECT :p, i, 'm' || i, affiliate.new_refcode() FROM unnest(ARRAY[5]) i;
+INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
+SELECT :q, i, 'm' || i, affiliate.new_refcode() FROM unnest(ARRAY[5]) i;
 \set legs '[{"member": 5, "kind": "pending", "amount": 2800}, {"kind": "commission_expense", "amount": -2800}]'
 
 SELECT affiliate.post_journal(:p, 'conversion', :'legs', 'order-1001', '{"order": 1001}') AS j \gset
@@ -69,4 +75,8 @@ SELECT program_id = :p AS first_program, count(*) FROM affiliate.journal
 -- journals without a key are never deduplicated
 SELECT affiliate.post_journal(:p, 'manual', :'legs') <> affiliate.post_journal(:p, 'manual', :'legs') AS two_journals;
 SELECT member_id, kind, balance FROM affiliate.account_balances WHERE program_id = :p ORDER BY kind;
-SELECT count(*) AS violations FROM affiliate.verify();
+-- every ledger invariant holds.  The commission invariants of verify() (0.2.0)
+-- flag the hand-posted 'conversion' journals and 'pending' balances above,
+-- which have no commission rows behind them; they are listed, not counted,
+-- so any other violation still shows up here.
+SELECT * FROM affiliate.verify() ORDER BY 1, 2;

@@ -16,6 +16,10 @@ SELECT (SELECT count(*) FROM affiliate.journal) AS journals,
 
 SELECT affiliate.create_program('Ledger shop', 'INR') AS p \gset
 SELECT affiliate.create_program('Other shop', 'USD') AS q \gset
+-- members exist before their accounts (foreign key since 0.2.0); inserted directly,
+-- not by add_member(), so no accounts are created and account ids stay as they were
+INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
+SELECT :p, i, 'm' || i, affiliate.new_refcode() FROM unnest(ARRAY[7, 8]) i;
 
 -- system accounts (member NULL) may go negative; member accounts may not
 SELECT affiliate.ensure_account(:p, NULL, 'revenue') AS revenue \gset
@@ -119,5 +123,20 @@ SELECT affiliate.ensure_account(:p, 8, NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT affiliate.ensure_account(-1, 8, 'available');
 \echo :LAST_ERROR_SQLSTATE
+
+-- a member that does not exist in the program (member 7 exists in :p only):
+-- its account cannot be created (23503) and nothing is written.  Last in the
+-- file: the refused account insert uses up an account id.
+SELECT * FROM fingerprint \gset before_
+SELECT affiliate.post_journal(:p, 'x', '[{"kind": "revenue", "amount": -100}, {"member": 9, "kind": "available", "amount": 100}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT affiliate.ensure_account(:q, 7, 'available');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM fingerprint \gset after_
+SELECT :'before_journals' = :'after_journals' AS same_journals,
+       :'before_postings' = :'after_postings' AS same_postings,
+       :'before_accounts' = :'after_accounts' AS same_accounts,
+       :'before_audit_rows' = :'after_audit_rows' AS same_audit,
+       :'before_balances' = :'after_balances' AS same_balances;
 
 SELECT count(*) AS violations FROM affiliate.verify();
