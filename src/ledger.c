@@ -165,6 +165,32 @@ LedgerAccount(int64 program_id, bool is_system, int64 member_id,
 		if (attempt == 1)
 			break;
 
+		/*
+		 * A member account needs its member.  (Before ALTER EXTENSION UPDATE
+		 * to 0.2.0 the schema has no member table: then there is nothing to
+		 * check.)
+		 */
+		if (!is_system)
+		{
+			static PlanSlot has,
+						mem;
+			bool		exists = true;
+
+			AffExec(&has, "SELECT pg_catalog.to_regclass('affiliate.member') IS NOT NULL",
+					0, NULL, NULL, NULL, false, 1);
+			if (AffGetBool(0, 1, NULL))
+			{
+				AffExec(&mem, "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $4",
+						4, seltypes, values, NULL, false, 1);
+				exists = SPI_processed > 0;
+			}
+			if (!exists)
+				ereport(ERROR,
+						(errcode(ERRCODE_NO_DATA_FOUND),
+						 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
+								member_id, program_id),
+						 errhint("Add the member with affiliate.add_member() first.")));
+		}
 		{
 			Datum		iv[5];
 			bool		allow = allow_negative < 0 ? is_system : allow_negative != 0;
