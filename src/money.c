@@ -203,7 +203,9 @@ AffSplit(int64 base, const int32 *rates_bp, int n, int64 unit,
 				 errmsg("amount must not be negative"),
 				 errdetail("The amount is " INT64_FORMAT "; only an amount of zero or more minor units can be split.",
 						   base)));
-	if (n < 0 || n > AFF_MAX_RATES)
+	if (n < 0)
+		elog(ERROR, "pg_affiliate: negative number of rates %d", n);
+	if (n > AFF_MAX_RATES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("too many rates"),
