@@ -140,15 +140,6 @@ MakeArray(Datum *elems, bool *nulls, int n, Oid elemtype)
 											  len, byval, align));
 }
 
-static void
-NotNull(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-}
-
 static char *
 CheckedText(text *t, const char *what, int maxlen)
 {
@@ -234,11 +225,11 @@ set_plan(PG_FUNCTION_ARGS)
 	int64		id;
 	StringInfoData d;
 
-	NotNull(fcinfo, 0, "program_id");
-	NotNull(fcinfo, 1, "name");
-	NotNull(fcinfo, 2, "levels");
-	NotNull(fcinfo, 3, "base");
-	NotNull(fcinfo, 6, "beneficiary");
+	AffRequireArg(fcinfo, 0, "program_id");
+	AffRequireArg(fcinfo, 1, "name");
+	AffRequireArg(fcinfo, 2, "levels");
+	AffRequireArg(fcinfo, 3, "base");
+	AffRequireArg(fcinfo, 6, "beneficiary");
 	program_id = PG_GETARG_INT64(0);
 	name = CheckedText(PG_GETARG_TEXT_PP(1), "plan name", CONV_MAX_TEXT);
 	levels = PG_GETARG_ARRAYTYPE_P(2);
@@ -1242,11 +1233,11 @@ record_conversion(PG_FUNCTION_ARGS)
 {
 	ConvIn		c;
 
-	NotNull(fcinfo, 0, "program_id");
-	NotNull(fcinfo, 1, "external_ref");
-	NotNull(fcinfo, 2, "buyer_id");
-	NotNull(fcinfo, 3, "amount");
-	NotNull(fcinfo, 4, "cost");
+	AffRequireArg(fcinfo, 0, "program_id");
+	AffRequireArg(fcinfo, 1, "external_ref");
+	AffRequireArg(fcinfo, 2, "buyer_id");
+	AffRequireArg(fcinfo, 3, "amount");
+	AffRequireArg(fcinfo, 4, "cost");
 	memset(&c, 0, sizeof(c));
 	c.ref = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	c.buyer = PG_GETARG_INT64(2);
@@ -1281,8 +1272,8 @@ record_conversions(PG_FUNCTION_ARGS)
 	bool		byval;
 	char		align;
 
-	NotNull(fcinfo, 0, "program_id");
-	NotNull(fcinfo, 1, "conversions");
+	AffRequireArg(fcinfo, 0, "program_id");
+	AffRequireArg(fcinfo, 1, "conversions");
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	elemtype = ARR_ELEMTYPE(arr);
 	get_typlenbyvalalign(elemtype, &len, &byval, &align);
@@ -1416,8 +1407,8 @@ refund_conversion(PG_FUNCTION_ARGS)
 	Datum		values[8];
 	char		nulls[8] = "        ";
 
-	NotNull(fcinfo, 0, "program_id");
-	NotNull(fcinfo, 1, "external_ref");
+	AffRequireArg(fcinfo, 0, "program_id");
+	AffRequireArg(fcinfo, 1, "external_ref");
 	program_id = PG_GETARG_INT64(0);
 	ref = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(2))

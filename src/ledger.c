@@ -705,15 +705,6 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 
 /* ---------- SQL-callable functions ---------- */
 
-static void
-RequireNotNull(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-}
-
 /* Parse one leg object of affiliate.post_journal's legs array. */
 static void
 ParseLeg(JsonbContainer *obj, LedgerLeg *leg, int legno)
@@ -807,9 +798,9 @@ post_journal(PG_FUNCTION_ARGS)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 
-	RequireNotNull(fcinfo, 0, "program_id");
-	RequireNotNull(fcinfo, 1, "kind");
-	RequireNotNull(fcinfo, 2, "legs");
+	AffRequireArg(fcinfo, 0, "program_id");
+	AffRequireArg(fcinfo, 1, "kind");
+	AffRequireArg(fcinfo, 2, "legs");
 	program_id = PG_GETARG_INT64(0);
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	legsj = PG_GETARG_JSONB_P(2);
@@ -870,8 +861,8 @@ ensure_account(PG_FUNCTION_ARGS)
 	char	   *asset;
 	int64		id;
 
-	RequireNotNull(fcinfo, 0, "program_id");
-	RequireNotNull(fcinfo, 2, "kind");
+	AffRequireArg(fcinfo, 0, "program_id");
+	AffRequireArg(fcinfo, 2, "kind");
 	program_id = PG_GETARG_INT64(0);
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(2));
 

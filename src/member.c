@@ -49,10 +49,7 @@ PG_FUNCTION_INFO_V1(member_by_code);
 static int64
 ArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
 {
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
+	AffRequireArg(fcinfo, argno, name);
 	return PG_GETARG_INT64(argno);
 }
 

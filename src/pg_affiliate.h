@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -40,6 +41,9 @@ extern int	AffExec(PlanSlot *slot, const char *sql, int nargs, const Oid *argtyp
 extern int64 AffGetInt64(int row, int col, bool *isnull);
 extern char *AffGetText(int row, int col);
 extern bool AffGetBool(int row, int col, bool *isnull);
+
+/* 22004 when a SQL argument is NULL */
+extern void AffRequireArg(FunctionCallInfo fcinfo, int argno, const char *name);
 
 /* identity of the caller, for audit rows */
 extern char *AffActor(void);

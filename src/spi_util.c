@@ -10,6 +10,7 @@
 #include <limits.h>
 
 #include "catalog/pg_type.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -210,4 +211,14 @@ AffCheckAsset(const char *asset)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid asset \"%s\"", asset ? asset : ""),
 				 errdetail("An asset is 2 to 16 characters: an upper-case letter, then upper-case letters, digits or underscores (for example INR, POINTS, CREDITS).")));
+}
+
+/* 22004 when argument argno of a SQL-callable function is NULL */
+void
+AffRequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
 }
