@@ -208,11 +208,11 @@ SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('affiliate.member', '
 ALTER TABLE affiliate.account
     ADD FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id);
 
--- No foreign key to member: a popular referrer's row would be share-locked by
--- every click (the C code resolves the code inside the program; verify()
--- checks it).
+-- No foreign key to member or program: a popular referrer's row and the
+-- program row would be share-locked by every click (the C code resolves the
+-- code inside the program; verify() checks it).
 CREATE TABLE affiliate.click (
-    program_id   bigint NOT NULL REFERENCES affiliate.program (id),
+    program_id   bigint NOT NULL,
     id           bigint GENERATED ALWAYS AS IDENTITY,
     member_id    bigint NOT NULL,                    -- the owner of the code
     channel      text CHECK (length(channel) BETWEEN 1 AND 200),
@@ -246,8 +246,10 @@ CREATE TABLE affiliate.plan (
 CREATE INDEX plan_lookup ON affiliate.plan (program_id, beneficiary, product, id);
 COMMENT ON TABLE affiliate.plan IS 'Commission plans; per beneficiary kind and product the newest plan applies. Never updated.';
 
+-- No foreign key to program: every conversion would share-lock the program
+-- row; the buyer's foreign key (which includes program_id) implies it.
 CREATE TABLE affiliate.conversion (
-    program_id   bigint NOT NULL REFERENCES affiliate.program (id),
+    program_id   bigint NOT NULL,
     id           bigint GENERATED ALWAYS AS IDENTITY,
     external_ref text NOT NULL CHECK (length(external_ref) BETWEEN 1 AND 200),
     buyer_id     bigint NOT NULL,
@@ -310,6 +312,7 @@ CREATE TABLE affiliate.refund (
     reason        text CHECK (length(reason) <= 2000),
     journal_id    bigint,                            -- NULL when no commission moved
     written_off   bigint NOT NULL DEFAULT 0,         -- clawback not recovered (write_off policy)
+    full_refund   boolean NOT NULL DEFAULT false,    -- "the rest of the order" (amount left out)
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (program_id, id),
     UNIQUE (program_id, conversion_id, refund_ref),
@@ -761,6 +764,7 @@ GRANT EXECUTE ON FUNCTION
     affiliate.release_due(timestamptz, integer, bigint)
 TO affiliate_admin;
 GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_admin;
+GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs() TO affiliate_admin;
 GRANT USAGE ON TYPE affiliate.conversion_input TO affiliate_admin;
 -- the keys of the device/IP hashes are for the extension's C code only
 REVOKE ALL ON affiliate.program_secret FROM affiliate_admin;

@@ -25,7 +25,10 @@
  * the beneficiaries, one inserts the commissions, and one journal moves
  * commission_expense to each beneficiary's pending account.  Every posting of
  * that journal is a credit or a debit of an account that may go negative, so
- * the hot path takes no row lock at all (see ledger.c).  A replayed external
+ * the ledger takes no row lock (see ledger.c); the only row lock of the hot
+ * path is the key-share lock the conversion's foreign key takes on the
+ * buyer's member row (nothing hot: no lock on the program, the plan, the
+ * sponsors or the system accounts).  A replayed external
  * ref with the same inputs returns the original commissions; with different
  * inputs it is refused (23505).
  *
@@ -177,15 +180,6 @@ Int64Elems(ArrayType *a, int64 **vals, bool **nulls)
 	return n;
 }
 
-static void
-JsonKey(StringInfo s, const char *key, bool first)
-{
-	if (!first)
-		appendStringInfoString(s, ", ");
-	escape_json(s, key);
-	appendStringInfoString(s, ": ");
-}
-
 static Jsonb *
 JsonbFromString(StringInfo s)
 {
@@ -205,7 +199,8 @@ JsonbFromString(StringInfo s)
 Datum
 set_plan(PG_FUNCTION_ARGS)
 {
-	static PlanSlot ins;
+	static PlanSlot ins,
+				detail;
 	static const Oid types[10] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INTERVALOID, INT4OID};
 	int64		program_id;
@@ -223,7 +218,7 @@ set_plan(PG_FUNCTION_ARGS)
 	Datum		values[10];
 	char		nulls[10] = "          ";
 	int64		id;
-	StringInfoData d;
+	bool		isnull;
 
 	AffRequireArg(fcinfo, 0, "program_id");
 	AffRequireArg(fcinfo, 1, "name");
@@ -257,11 +252,11 @@ set_plan(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a plan has at most %d levels, not %d", PLAN_MAX_LEVELS, nlevels)));
-	if (strcmp(beneficiary, "seller") == 0 && nlevels != 1)
+	if (strcmp(beneficiary, "seller") == 0 && nlevels > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a seller plan has exactly one level, not %d", nlevels),
-				 errdetail("The one level is the seller's share, for example {7000} for a 70/30 revenue share.")));
+				 errmsg("a seller plan has one level, not %d", nlevels),
+				 errdetail("The one level is the seller's share, for example {7000} for a 70/30 revenue share; {} stops paying.")));
 	rates = palloc(sizeof(int32) * Max(nlevels, 1));
 	for (int i = 0; i < nlevels; i++)
 	{
@@ -384,26 +379,13 @@ set_plan(PG_FUNCTION_ARGS)
 			10, types, values, nulls, false, 1);
 	id = AffGetInt64(0, 1, NULL);
 
-	initStringInfo(&d);
-	appendStringInfo(&d, "{\"plan_id\": " INT64_FORMAT, id);
-	JsonKey(&d, "name", false);
-	escape_json(&d, name);
-	JsonKey(&d, "beneficiary", false);
-	escape_json(&d, beneficiary);
-	JsonKey(&d, "product", false);
-	if (product)
-		escape_json(&d, product);
-	else
-		appendStringInfoString(&d, "null");
-	JsonKey(&d, "base", false);
-	escape_json(&d, base);
-	JsonKey(&d, "levels", false);
-	appendStringInfoChar(&d, '[');
-	for (int i = 0; i < nlevels; i++)
-		appendStringInfo(&d, "%s%d", i ? ", " : "", rates[i]);
-	appendStringInfoChar(&d, ']');
-	appendStringInfo(&d, ", \"min_direct\": %d}", min_direct);
-	AffAudit(program_id, "set_plan", JsonbFromString(&d));
+	values[1] = Int64GetDatum(id);
+	AffExec(&detail,
+			"SELECT pg_catalog.to_jsonb(p) - 'program_id' FROM affiliate.plan p "
+			"WHERE p.program_id = $1 AND p.id = $2",
+			2, (Oid[]) {INT8OID, INT8OID}, values, NULL, false, 1);
+	AffAudit(program_id, "set_plan",
+			 DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
@@ -1404,8 +1386,8 @@ refund_conversion(PG_FUNCTION_ARGS)
 	int64		recovered = 0;
 	int64		written_off = 0;
 	int64		journal_id = 0;
-	Datum		values[8];
-	char		nulls[8] = "        ";
+	Datum		values[9];
+	char		nulls[9] = "         ";
 
 	AffRequireArg(fcinfo, 0, "program_id");
 	AffRequireArg(fcinfo, 1, "external_ref");
@@ -1461,13 +1443,20 @@ refund_conversion(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(conversion_id);
 	values[2] = CStringGetTextDatum(refund_ref);
 	AffExec(&prior,
-			"SELECT amount FROM affiliate.refund "
+			"SELECT amount, full_refund FROM affiliate.refund "
 			"WHERE program_id = $1 AND conversion_id = $2 AND refund_ref = $3",
 			3, (Oid[]) {INT8OID, INT8OID, TEXTOID}, values, NULL, false, 1);
 	if (SPI_processed > 0)
 	{
 		int64		was = AffGetInt64(0, 1, NULL);
+		bool		was_full = AffGetBool(0, 2, NULL);
 
+		if (full != was_full)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("refund \"%s\" of conversion \"%s\" was already recorded as a %s refund",
+							refund_ref, ref, was_full ? "full" : "partial"),
+					 errhint("A retry repeats the same amount (or leaves it out again); another refund needs its own refund_ref.")));
 		if (!full && was != want)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -1519,7 +1508,9 @@ refund_conversion(PG_FUNCTION_ARGS)
 		rv[i].released = AffGetInt64(i, 5, NULL);
 		rv[i].available_account = AffGetInt64(i, 6, NULL);
 		target = new_refunded == conv_amount ? rv[i].amount
-			: AffRoundDiv((int128) rv[i].amount * new_refunded, conv_amount, 1, AFF_ROUND_HALF_UP);
+			: Min(AffRoundDiv((int128) rv[i].amount * new_refunded, conv_amount,
+							  prog.rounding_unit, (AffRounding) prog.rounding),
+				  rv[i].amount);
 		rv[i].delta = Max(target - rv[i].reversed, 0);
 		if (rv[i].delta > 0 && rv[i].released > 0)
 			claw[nclaw++] = &rv[i];
@@ -1644,10 +1635,11 @@ refund_conversion(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum(journal_id);
 	nulls[5] = journal_id ? ' ' : 'n';
 	values[6] = Int64GetDatum(written_off);
+	values[7] = BoolGetDatum(full);
 	AffExec(&ins_refund,
 			"INSERT INTO affiliate.refund (program_id, conversion_id, refund_ref, amount, reason, "
-			"  journal_id, written_off) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			7, (Oid[]) {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID},
+			"  journal_id, written_off, full_refund) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			8, (Oid[]) {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID, BOOLOID},
 			values, nulls, false, 0);
 
 	ReturnCommissionsOf(program_id, conversion_id, rsinfo->setResult);

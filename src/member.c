@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -186,7 +187,7 @@ LookupCode(int64 program_id, const char *text, bool read_only)
 }
 
 static int64
-RequireCode(int64 program_id, const char *text)
+RequireCode(int64 program_id, const char *text, const char *hint)
 {
 	int64		id = LookupCode(program_id, text, false);
 
@@ -195,7 +196,7 @@ RequireCode(int64 program_id, const char *text)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown referral code \"%s\"", text),
 				 errdetail("No member of program " INT64_FORMAT " has this code.", program_id),
-				 errhint("Check the code, or add the member without a referral code.")));
+				 errhint("%s", hint)));
 	return id;
 }
 
@@ -296,9 +297,26 @@ add_member(PG_FUNCTION_ARGS)
 		ip_hash = KeyedHash(program_id, "ip", ip);
 
 	if (referral_code)
-		sponsor = RequireCode(program_id, referral_code);
+		sponsor = RequireCode(program_id, referral_code,
+							  "Check the code, or add the member without a referral code.");
 	else if (prog.attribution != AFF_ATTR_SPONSOR && (device_hash || ip_hash))
 		AttributedClick(&prog, device_hash, ip_hash, &sponsor, &click_id);
+
+	/*
+	 * Share-lock the sponsor: under REPEATABLE READ or SERIALIZABLE, a move
+	 * committed since our snapshot makes this fail with 40001 instead of
+	 * copying a stale upline (under READ COMMITTED the tree lock suffices).
+	 */
+	if (sponsor && IsolationUsesXactSnapshot())
+	{
+		static PlanSlot share;
+		Datum		sv[2];
+
+		sv[0] = Int64GetDatum(program_id);
+		sv[1] = Int64GetDatum(sponsor);
+		AffExec(&share, "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2 FOR SHARE",
+				2, (Oid[]) {INT8OID, INT8OID}, sv, NULL, false, 1);
+	}
 
 	values[3] = Int64GetDatum(sponsor);
 	nulls[3] = sponsor ? ' ' : 'n';
@@ -384,7 +402,8 @@ record_click(PG_FUNCTION_ARGS)
 	AffRequireProgram(program_id, NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
-	owner = RequireCode(program_id, code);
+	owner = RequireCode(program_id, code,
+						"The link carries a code no member of this program owns; it may be from another program or mistyped in the URL.");
 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(owner);
@@ -436,6 +455,16 @@ move_member(PG_FUNCTION_ARGS)
 	char		nulls[3] = "   ";
 	JsonbParseState *st = NULL;
 
+	/*
+	 * The rewrite must see every member that joined before the tree lock was
+	 * granted: a transaction snapshot taken earlier would miss them.
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("move_member needs READ COMMITTED"),
+				 errdetail("Under REPEATABLE READ or SERIALIZABLE the move could miss members that joined while it waited for the tree lock."),
+				 errhint("Run it in its own READ COMMITTED transaction.")));
 	AffRequireProgram(program_id, NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");

@@ -80,6 +80,9 @@ SELECT level, amount, plan_id = :ott_plan AS general_plan
 -- the newest plan is the active one: a new general plan replaces the old
 SELECT affiliate.set_plan(:ott, 'OTT referral v2', '{2500,1500}') AS v2 \gset
 SELECT level, amount, plan_id = :v2 AS v2 FROM affiliate.record_conversion(:ott, 'order-7', :meena, 13500, 4200) ORDER BY level;
+-- every plan is audited with all its terms
+SELECT detail->>'name' AS name, detail->'rates_bp' AS rates, detail->>'product' AS product
+  FROM affiliate.audit_log WHERE program_id = :ott AND action = 'set_plan' ORDER BY id;
 -- an empty plan stops paying
 SELECT affiliate.set_plan(:ott, 'paused', '{}') IS NOT NULL AS paused;
 SELECT count(*) AS commissions FROM affiliate.record_conversion(:ott, 'order-8', :meena, 13500, 4200);

@@ -74,6 +74,10 @@ SELECT affiliate.move_member(:p, 999999, :a);
 \echo :LAST_ERROR_SQLSTATE
 SELECT affiliate.move_member(:p, :a, 999999);
 \echo :LAST_ERROR_SQLSTATE
+-- a move under a transaction snapshot could miss members joining meanwhile
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT affiliate.move_member(:p, :a2, :c);
+ROLLBACK;
 
 -- ---------------------------------------------------------------------------
 -- add_member refusals

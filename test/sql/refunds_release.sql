@@ -73,7 +73,9 @@ SELECT affiliate.release_due('2026-12-01 00:00+00') AS released;
 
 -- ---------------------------------------------------------------------------
 -- Partial refunds are proportional and exact: refunding 1/3 three times
--- reverses exactly everything.  ₹28 and ₹9 on ₹135.
+-- reverses exactly everything.  ₹28 and ₹9 on ₹135; reversals round by the
+-- program's rule (whole rupees, half up): 1/3 of ₹28 = ₹9.33 -> ₹9, 2/3 ->
+-- ₹19 (cumulative), all -> ₹28.
 -- ---------------------------------------------------------------------------
 SELECT count(*) FROM affiliate.record_conversion(:ott, 'o-6', :meena, 13500, 4200, '2026-11-20 00:00+00');
 SELECT level, amount, reversed, status FROM affiliate.refund_conversion(:ott, 'o-6', amount => 4500, refund_ref => 'r1') ORDER BY level;
@@ -81,6 +83,9 @@ SELECT level, amount, reversed, status FROM affiliate.refund_conversion(:ott, 'o
 -- a retry of r2 is a no-op; r2 with another amount is refused
 SELECT level, reversed FROM affiliate.refund_conversion(:ott, 'o-6', amount => 4500, refund_ref => 'r2') ORDER BY level;
 SELECT * FROM affiliate.refund_conversion(:ott, 'o-6', amount => 4000, refund_ref => 'r2');
+\echo :LAST_ERROR_SQLSTATE
+-- a partial refund's ref cannot be reused for a full refund
+SELECT * FROM affiliate.refund_conversion(:ott, 'o-6', refund_ref => 'r1');
 \echo :LAST_ERROR_SQLSTATE
 -- more than what is left is refused
 SELECT * FROM affiliate.refund_conversion(:ott, 'o-6', amount => 4501, refund_ref => 'r3');
