@@ -355,9 +355,19 @@ add_member(PG_FUNCTION_ARGS)
 	 * race to create them.  "owed" may go negative: it holds what a member
 	 * owes after a clawback larger than their available balance.
 	 */
-	LedgerAccount(program_id, false, id, "pending", prog.currency, 0, NULL, NULL);
-	LedgerAccount(program_id, false, id, "available", prog.currency, 0, NULL, NULL);
-	LedgerAccount(program_id, false, id, "owed", prog.currency, 1, NULL, NULL);
+	{
+		static PlanSlot accounts;
+		Datum		av[3];
+
+		av[0] = Int64GetDatum(program_id);
+		av[1] = Int64GetDatum(id);
+		av[2] = CStringGetTextDatum(prog.currency);
+		AffExec(&accounts,
+				"INSERT INTO affiliate.account (program_id, member_id, asset, kind, allow_negative) "
+				"VALUES ($1, $2, $3, 'pending', false), ($1, $2, $3, 'available', false), "
+				"  ($1, $2, $3, 'owed', true)",
+				3, (Oid[]) {INT8OID, INT8OID, TEXTOID}, av, NULL, false, 0);
+	}
 
 	SPI_finish();
 	PG_RETURN_INT64(id);
