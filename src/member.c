@@ -268,10 +268,7 @@ add_member(PG_FUNCTION_ARGS)
 	Datum		values[7];
 	char		nulls[7] = "       ";
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("external_id must not be null")));
+	AffRequireArg(fcinfo, 1, "external_id");
 	external_id = ArgText(fcinfo, 1, "external id", MEMBER_MAX_TEXT);
 
 	AffLoadProgram(program_id, &prog);
@@ -398,10 +395,7 @@ record_click(PG_FUNCTION_ARGS)
 	Datum		values[8];
 	char		nulls[8] = "        ";
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("code must not be null")));
+	AffRequireArg(fcinfo, 1, "code");
 	if (PG_ARGISNULL(5))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -608,10 +602,7 @@ set_member_status(PG_FUNCTION_ARGS)
 	bool		isnull;
 	MemoryContext outer = CurrentMemoryContext;
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("status must not be null")));
+	AffRequireArg(fcinfo, 2, "status");
 	status = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (strcmp(status, "active") != 0 && strcmp(status, "inactive") != 0 &&
 		strcmp(status, "blocked") != 0)
