@@ -22,8 +22,6 @@
  */
 #include "postgres.h"
 
-#include <sodium.h>
-
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -82,74 +80,6 @@ TreeLock(int64 program_id, bool exclusive)
 		DirectFunctionCall2(pg_advisory_xact_lock_int4, k1, k2);
 	else
 		DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, k1, k2);
-}
-
-/*
- * Keyed BLAKE2b-256 of (domain, value) under the program's hash key.  The key
- * is created on first use from libsodium's CSPRNG; it is copied into
- * sodium_malloc memory for the computation and wiped with it, and the copy
- * SPI returned is zeroed too.  Must be called inside an SPI connection.
- */
-static bytea *
-KeyedHash(int64 program_id, const char *domain, const char *value)
-{
-	static PlanSlot sel,
-				ins;
-	Datum		values[2];
-	unsigned char *key;
-	bytea	   *out;
-	crypto_generichash_state st;
-	bool		isnull;
-
-	values[0] = Int64GetDatum(program_id);
-	for (int attempt = 0;; attempt++)
-	{
-		AffExec(&sel, "SELECT hash_key FROM affiliate.program_secret WHERE program_id = $1",
-				1, (Oid[]) {INT8OID}, values, NULL, false, 1);
-		if (SPI_processed > 0 || attempt > 0)
-			break;
-		{
-			bytea	   *fresh = palloc(VARHDRSZ + crypto_generichash_KEYBYTES);
-
-			SET_VARSIZE(fresh, VARHDRSZ + crypto_generichash_KEYBYTES);
-			randombytes_buf(VARDATA(fresh), crypto_generichash_KEYBYTES);
-			values[1] = PointerGetDatum(fresh);
-			AffExec(&ins,
-					"INSERT INTO affiliate.program_secret (program_id, hash_key) VALUES ($1, $2) "
-					"ON CONFLICT (program_id) DO NOTHING",
-					2, (Oid[]) {INT8OID, BYTEAOID}, values, NULL, false, 0);
-			sodium_memzero(VARDATA(fresh), crypto_generichash_KEYBYTES);
-			pfree(fresh);
-		}
-	}
-	if (SPI_processed == 0)
-		elog(ERROR, "pg_affiliate: could not create the hash key of program " INT64_FORMAT,
-			 program_id);
-
-	{
-		bytea	   *k = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 1, &isnull));
-
-		if (isnull || VARSIZE_ANY_EXHDR(k) != crypto_generichash_KEYBYTES)
-			elog(ERROR, "pg_affiliate: malformed hash key of program " INT64_FORMAT, program_id);
-		key = sodium_malloc(crypto_generichash_KEYBYTES);
-		if (key == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of secure memory")));
-		memcpy(key, VARDATA_ANY(k), crypto_generichash_KEYBYTES);
-		sodium_memzero(VARDATA_ANY(k), crypto_generichash_KEYBYTES);
-	}
-
-	out = palloc(VARHDRSZ + crypto_generichash_BYTES);
-	SET_VARSIZE(out, VARHDRSZ + crypto_generichash_BYTES);
-	crypto_generichash_init(&st, key, crypto_generichash_KEYBYTES, crypto_generichash_BYTES);
-	crypto_generichash_update(&st, (const unsigned char *) domain, strlen(domain) + 1);
-	crypto_generichash_update(&st, (const unsigned char *) value, strlen(value));
-	crypto_generichash_final(&st, (unsigned char *) VARDATA(out), crypto_generichash_BYTES);
-	sodium_memzero(&st, sizeof(st));
-	sodium_free(key);
-	return out;
 }
 
 static char *
@@ -289,9 +219,9 @@ add_member(PG_FUNCTION_ARGS)
 				 errhint("Look the member up instead of adding it again.")));
 
 	if (device_id)
-		device_hash = KeyedHash(program_id, "device", device_id);
+		device_hash = AffKeyedHash(program_id, "device", device_id);
 	if (ip)
-		ip_hash = KeyedHash(program_id, "ip", ip);
+		ip_hash = AffKeyedHash(program_id, "ip", ip);
 
 	if (referral_code)
 		sponsor = RequireCode(program_id, referral_code,
@@ -415,13 +345,13 @@ record_click(PG_FUNCTION_ARGS)
 	nulls[2] = channel ? ' ' : 'n';
 	values[3] = landing ? CStringGetTextDatum(landing) : (Datum) 0;
 	nulls[3] = landing ? ' ' : 'n';
-	h = device_id ? KeyedHash(program_id, "device", device_id) : NULL;
+	h = device_id ? AffKeyedHash(program_id, "device", device_id) : NULL;
 	values[4] = PointerGetDatum(h);
 	nulls[4] = h ? ' ' : 'n';
-	h = ip ? KeyedHash(program_id, "ip", ip) : NULL;
+	h = ip ? AffKeyedHash(program_id, "ip", ip) : NULL;
 	values[5] = PointerGetDatum(h);
 	nulls[5] = h ? ' ' : 'n';
-	h = user_agent ? KeyedHash(program_id, "user_agent", user_agent) : NULL;
+	h = user_agent ? AffKeyedHash(program_id, "user_agent", user_agent) : NULL;
 	values[6] = PointerGetDatum(h);
 	nulls[6] = h ? ' ' : 'n';
 	values[7] = PG_GETARG_DATUM(5);

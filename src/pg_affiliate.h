@@ -86,6 +86,14 @@ typedef struct AffProgram
 /* load a program's settings (P0002 when it does not exist) */
 extern void AffLoadProgram(int64 program_id, AffProgram *p);
 
+/* ---------- keyed hashes of personal data (secret.c) ---------- */
+
+/*
+ * Keyed BLAKE2b-256 of (domain, value) under the program's key (created on
+ * first use).  Must be called inside an SPI connection.
+ */
+extern bytea *AffKeyedHash(int64 program_id, const char *domain, const char *value);
+
 /* ---------- audit (audit.c) ---------- */
 extern void AffAudit(int64 program_id, const char *action, Jsonb *detail);
 
