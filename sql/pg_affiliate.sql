@@ -736,6 +736,212 @@ COMMENT ON PROCEDURE affiliate.release_all_due(integer) IS
 
 
 -- ---------------------------------------------------------------------------
+-- Wallets and payouts: balances, history, withdrawals, paying from the
+-- wallet, admin adjustments (src/wallet.c, src/withdrawal.c, docs/wallet.md).
+--
+-- A member's wallet in one asset is five ledger accounts: pending (held
+-- commissions), available (spendable), owed (clawbacks the member could not
+-- cover; <= 0), withdrawing (requested withdrawals) and payable (approved
+-- withdrawals awaiting payment).  withdrawing and payable are created on the
+-- first withdrawal.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.withdrawal (
+    program_id          bigint NOT NULL,
+    id                  bigint GENERATED ALWAYS AS IDENTITY,
+    member_id           bigint NOT NULL,
+    asset               text NOT NULL CHECK (asset ~ '^[A-Z][A-Z0-9_]{1,15}$'),
+    amount              bigint NOT NULL CHECK (amount > 0),
+    debt_settled        bigint NOT NULL DEFAULT 0 CHECK (debt_settled >= 0),  -- owed repaid from available at request
+    status              text NOT NULL DEFAULT 'requested'
+                        CHECK (status IN ('requested', 'approved', 'rejected', 'paid', 'failed')),
+    method              text NOT NULL CHECK (method ~ '^[a-z][a-z0-9_]{0,31}$'),
+    destination_masked  text NOT NULL,
+    destination_hash    bytea NOT NULL CHECK (length(destination_hash) = 32),
+    requested_at        timestamptz NOT NULL DEFAULT now(),
+    decided_at          timestamptz,            -- approved or rejected
+    paid_at             timestamptz,
+    failed_at           timestamptz,
+    provider_ref        text CHECK (length(provider_ref) BETWEEN 1 AND 200),
+    reason              text CHECK (length(reason) BETWEEN 1 AND 2000),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, provider_ref),
+    FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id),
+    CHECK ((status = 'requested') = (decided_at IS NULL)),
+    CHECK ((status = 'paid') = (paid_at IS NOT NULL)),
+    CHECK ((status = 'paid') = (provider_ref IS NOT NULL)),
+    CHECK ((status = 'failed') = (failed_at IS NOT NULL)),
+    CHECK ((status IN ('rejected', 'failed')) = (reason IS NOT NULL))
+);
+CREATE INDEX withdrawal_status ON affiliate.withdrawal (program_id, status, requested_at, id);
+CREATE INDEX withdrawal_member ON affiliate.withdrawal (program_id, member_id, requested_at);
+CREATE INDEX withdrawal_destination ON affiliate.withdrawal (program_id, destination_hash);
+COMMENT ON TABLE affiliate.withdrawal IS
+    'Payout requests: requested -> approved -> paid | failed, or requested -> rejected. Written only by the C state machine.';
+
+CREATE FUNCTION affiliate.balance(program_id bigint, member_id bigint)
+    RETURNS TABLE (asset text, pending bigint, available bigint, withdrawing bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF program_id IS NULL OR member_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id and member_id must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member m
+                    WHERE m.program_id = balance.program_id AND m.id = balance.member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('member %s does not exist in program %s', member_id, program_id);
+    END IF;
+    RETURN QUERY
+    SELECT b.asset,
+           coalesce(sum(b.balance) FILTER (WHERE b.kind = 'pending'), 0)::bigint,
+           coalesce(sum(b.balance) FILTER (WHERE b.kind IN ('available', 'owed')), 0)::bigint,
+           coalesce(sum(b.balance) FILTER (WHERE b.kind IN ('withdrawing', 'payable')), 0)::bigint
+      FROM affiliate.account_balances b
+     WHERE b.program_id = balance.program_id AND b.member_id = balance.member_id
+       AND b.kind IN ('pending', 'available', 'owed', 'withdrawing', 'payable')
+     GROUP BY b.asset
+     ORDER BY b.asset;
+END
+$$;
+COMMENT ON FUNCTION affiliate.balance(bigint, bigint) IS
+    'A member''s wallet per asset: pending (held), available (spendable, net of what they owe), withdrawing (requested or approved withdrawals).';
+
+CREATE FUNCTION affiliate.wallet_transactions(program_id bigint, member_id bigint,
+                                              since timestamptz DEFAULT NULL, max_rows integer DEFAULT 100)
+    RETURNS TABLE (at timestamptz, journal_id bigint, kind text, asset text, amount bigint,
+                   pending_balance bigint, available_balance bigint, withdrawing_balance bigint,
+                   reference text, withdrawal_id bigint)
+    LANGUAGE c STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'wallet_transactions';
+COMMENT ON FUNCTION affiliate.wallet_transactions(bigint, bigint, timestamptz, integer) IS
+    'A member''s wallet history, newest first, with the pending/available/withdrawing balances after each entry.';
+
+CREATE FUNCTION affiliate.adjust_balance(program_id bigint, member_id bigint, amount bigint, reason text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'adjust_balance';
+COMMENT ON FUNCTION affiliate.adjust_balance(bigint, bigint, bigint, text) IS
+    'Admin: credit (or debit) a member''s available balance against the system adjustments account; audited. Returns the journal id.';
+
+CREATE FUNCTION affiliate.pay_from_wallet(program_id bigint, member_id bigint, amount bigint, order_ref text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pay_from_wallet';
+COMMENT ON FUNCTION affiliate.pay_from_wallet(bigint, bigint, bigint, text) IS
+    'Pay for a purchase from the available balance (available -> revenue); idempotent on order_ref. Returns the journal id.';
+
+CREATE FUNCTION affiliate.request_withdrawal(program_id bigint, member_id bigint, amount bigint,
+                                             method text, destination text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'request_withdrawal';
+COMMENT ON FUNCTION affiliate.request_withdrawal(bigint, bigint, bigint, text, text) IS
+    'Request a payout: available -> withdrawing; at least min_withdrawal; destination kept as a keyed hash and a masked form. Returns the withdrawal id.';
+
+CREATE FUNCTION affiliate.approve_withdrawal(program_id bigint, withdrawal_id bigint)
+    RETURNS affiliate.withdrawal
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'approve_withdrawal';
+COMMENT ON FUNCTION affiliate.approve_withdrawal(bigint, bigint) IS
+    'Admin: requested -> approved (withdrawing -> payable); audited.';
+
+CREATE FUNCTION affiliate.reject_withdrawal(program_id bigint, withdrawal_id bigint, reason text)
+    RETURNS affiliate.withdrawal
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'reject_withdrawal';
+COMMENT ON FUNCTION affiliate.reject_withdrawal(bigint, bigint, text) IS
+    'Admin: requested -> rejected (withdrawing -> available); audited.';
+
+CREATE FUNCTION affiliate.complete_withdrawal(program_id bigint, withdrawal_id bigint, provider_ref text)
+    RETURNS affiliate.withdrawal
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'complete_withdrawal';
+COMMENT ON FUNCTION affiliate.complete_withdrawal(bigint, bigint, text) IS
+    'Admin: approved -> paid (payable -> system payouts) with the provider''s transaction id; the same id again is a no-op; audited.';
+
+CREATE FUNCTION affiliate.fail_withdrawal(program_id bigint, withdrawal_id bigint, reason text)
+    RETURNS affiliate.withdrawal
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'fail_withdrawal';
+COMMENT ON FUNCTION affiliate.fail_withdrawal(bigint, bigint, text) IS
+    'Admin: approved -> failed (payable -> available) when the payment did not go through; audited.';
+
+CREATE FUNCTION affiliate.withdrawals(program_id bigint, status text DEFAULT NULL, max_rows integer DEFAULT 100)
+    RETURNS TABLE (withdrawal_id bigint, member_id bigint, external_id text, member_status text,
+                   asset text, amount bigint, withdrawal_status text, method text, destination_masked text,
+                   requested_at timestamptz, decided_at timestamptz, paid_at timestamptz,
+                   failed_at timestamptz, provider_ref text, reason text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF program_id IS NULL OR max_rows IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id and max_rows must not be null';
+    END IF;
+    IF withdrawals.status IS NOT NULL
+       AND withdrawals.status NOT IN ('requested', 'approved', 'rejected', 'paid', 'failed') THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('invalid withdrawal status "%s"', withdrawals.status),
+            HINT = 'A withdrawal is requested, approved, rejected, paid or failed.';
+    END IF;
+    IF max_rows < 1 OR max_rows > 10000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'max_rows must be between 1 and 10000';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.program p WHERE p.id = withdrawals.program_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('program %s does not exist', withdrawals.program_id);
+    END IF;
+    RETURN QUERY
+    SELECT w.id, w.member_id, m.external_id, m.status, w.asset, w.amount, w.status, w.method,
+           w.destination_masked, w.requested_at, w.decided_at, w.paid_at, w.failed_at,
+           w.provider_ref, w.reason
+      FROM affiliate.withdrawal w
+      JOIN affiliate.member m ON m.program_id = w.program_id AND m.id = w.member_id
+     WHERE w.program_id = withdrawals.program_id
+       AND (withdrawals.status IS NULL OR w.status = withdrawals.status)
+     ORDER BY w.requested_at, w.id
+     LIMIT max_rows;
+END
+$$;
+COMMENT ON FUNCTION affiliate.withdrawals(bigint, text, integer) IS
+    'Admin: withdrawals of a program (optionally in one status), oldest first, with their members.';
+
+CREATE FUNCTION affiliate.withdrawal_totals(program_id bigint)
+    RETURNS TABLE (status text, asset text, withdrawals bigint, amount bigint, members bigint,
+                   oldest timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF program_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.program p WHERE p.id = withdrawal_totals.program_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('program %s does not exist', withdrawal_totals.program_id);
+    END IF;
+    RETURN QUERY
+    SELECT w.status, w.asset, count(*), sum(w.amount)::bigint, count(DISTINCT w.member_id),
+           min(w.requested_at)
+      FROM affiliate.withdrawal w
+     WHERE w.program_id = withdrawal_totals.program_id
+     GROUP BY w.status, w.asset
+     ORDER BY array_position(ARRAY['requested', 'approved', 'paid', 'failed', 'rejected'], w.status), w.asset;
+END
+$$;
+COMMENT ON FUNCTION affiliate.withdrawal_totals(bigint) IS
+    'Admin: count, amount, members and oldest request of a program''s withdrawals per status and asset.';
+
+-- ---------------------------------------------------------------------------
 -- Periodic jobs through pg_cron.  The job functions are plain SQL calls and
 -- are tested without the cron worker.
 -- ---------------------------------------------------------------------------
@@ -974,6 +1180,47 @@ AS $$
        AND m.upline IS DISTINCT FROM
            CASE WHEN m.sponsor_id IS NULL THEN '{}'::bigint[] ELSE array_prepend(s.id, s.upline) END
     UNION ALL
+    -- withdrawals in flight equal the members' withdrawing (requested) and
+    -- payable (approved) balances
+    SELECT 'withdrawals_match_withdrawing',
+           format('member %s (program %s, %s): %s balance %s, %s withdrawals %s',
+                  coalesce(a.member_id, w.member_id), coalesce(a.program_id, w.program_id),
+                  coalesce(a.asset, w.asset), coalesce(a.kind, w.kind), coalesce(a.balance, 0),
+                  coalesce(w.status, CASE a.kind WHEN 'withdrawing' THEN 'requested' ELSE 'approved' END),
+                  coalesce(w.s, 0))
+      FROM (SELECT b.program_id, b.member_id, b.asset, b.kind, b.balance
+              FROM affiliate.account_balances b
+             WHERE b.kind IN ('withdrawing', 'payable') AND b.member_id IS NOT NULL
+               AND ($1 IS NULL OR b.program_id = $1)) a
+      FULL JOIN (SELECT x.program_id, x.member_id, x.asset, x.status,
+                        CASE x.status WHEN 'requested' THEN 'withdrawing' ELSE 'payable' END AS kind,
+                        sum(x.amount) AS s
+                   FROM affiliate.withdrawal x
+                  WHERE x.status IN ('requested', 'approved') AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2, 3, 4) w
+             ON w.program_id = a.program_id AND w.member_id = a.member_id
+            AND w.asset = a.asset AND w.kind = a.kind
+     WHERE coalesce(a.balance, 0) <> coalesce(w.s, 0)
+    UNION ALL
+    -- paid withdrawals equal what the withdrawal_paid journals moved to payouts
+    SELECT 'withdrawals_paid_match_payouts',
+           format('program %s (%s): paid withdrawals %s, withdrawal_paid postings on payouts %s',
+                  coalesce(l.program_id, w.program_id), coalesce(l.asset, w.asset),
+                  coalesce(w.s, 0), coalesce(l.s, 0))
+      FROM (SELECT p.program_id, a.asset, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind = 'withdrawal_paid' AND a.kind = 'payouts' AND a.member_id IS NULL
+               AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1, 2) l
+      FULL JOIN (SELECT x.program_id, x.asset, sum(x.amount) AS s
+                   FROM affiliate.withdrawal x
+                  WHERE x.status = 'paid' AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) w
+             ON w.program_id = l.program_id AND w.asset = l.asset
+     WHERE coalesce(l.s, 0) <> coalesce(w.s, 0)
+    UNION ALL
     -- every asset of a program sums to zero over all its accounts
     SELECT 'asset_sums_to_zero',
            format('program %s: asset %s sums to %s over all accounts', b.program_id, b.asset, sum(b.balance))
@@ -1015,7 +1262,18 @@ GRANT EXECUTE ON FUNCTION
     affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint),
     affiliate.record_conversions(bigint, affiliate.conversion_input[]),
     affiliate.refund_conversion(bigint, text, text, bigint, text),
-    affiliate.release_due(timestamptz, integer, bigint)
+    affiliate.release_due(timestamptz, integer, bigint),
+    affiliate.balance(bigint, bigint),
+    affiliate.wallet_transactions(bigint, bigint, timestamptz, integer),
+    affiliate.adjust_balance(bigint, bigint, bigint, text),
+    affiliate.pay_from_wallet(bigint, bigint, bigint, text),
+    affiliate.request_withdrawal(bigint, bigint, bigint, text, text),
+    affiliate.approve_withdrawal(bigint, bigint),
+    affiliate.reject_withdrawal(bigint, bigint, text),
+    affiliate.complete_withdrawal(bigint, bigint, text),
+    affiliate.fail_withdrawal(bigint, bigint, text),
+    affiliate.withdrawals(bigint, text, integer),
+    affiliate.withdrawal_totals(bigint)
 TO affiliate_admin;
 GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_admin;
 GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs() TO affiliate_admin;

@@ -1529,6 +1529,9 @@ refund_conversion(PG_FUNCTION_ARGS)
 				bal -= claw[j]->take;
 		r->take = Min(r->delta, Max(bal, 0));
 		r->rest = r->delta - r->take;
+		/* owed changes only under this lock; spenders read it under it too */
+		if (r->rest > 0 && r->take == 0 && prog.clawback_negative)
+			LedgerTouchAccount(program_id, r->available_account);
 	}
 
 	legs = palloc0(sizeof(LedgerLeg) * (2 * nrv + 1));

@@ -473,6 +473,25 @@ LedgerLockedBalance(int64 program_id, int64 account_id)
 	return balance;
 }
 
+/*
+ * Write an account row this transaction has locked without changing it, so
+ * that a REPEATABLE READ or SERIALIZABLE transaction that locks it later gets
+ * a serialization failure instead of acting on a snapshot from before our
+ * commit (a row lock alone does not conflict that way).  Used when a
+ * decision taken under the lock (a clawback posting to owed) is one that
+ * later readers of the locked row must see.
+ */
+void
+LedgerTouchAccount(int64 program_id, int64 account_id)
+{
+	static PlanSlot slot;
+
+	AffExec(&slot,
+			"UPDATE affiliate.account SET balance = balance WHERE program_id = $1 AND id = $2",
+			2, (Oid[]) {INT8OID, INT8OID},
+			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(account_id)}, NULL, false, 0);
+}
+
 /* BLAKE2b-256 over the canonical form of a journal request. */
 static bytea *
 RequestHash(const char *kind, LedgerLeg *legs, int nlegs, Jsonb *memo)

@@ -131,11 +131,31 @@ extern int64 LedgerPost(int64 program_id, const char *journal_kind,
 /* lock an account, fold it and return its balance (lock in id order) */
 extern int64 LedgerLockedBalance(int64 program_id, int64 account_id);
 
+/* write a locked account row unchanged (conflicts with later RR lockers) */
+extern void LedgerTouchAccount(int64 program_id, int64 account_id);
+
 /* find or create an account; returns its id */
 extern int64 LedgerAccount(int64 program_id, bool is_system, int64 member_id,
 						   const char *kind, const char *asset,
 						   int allow_negative /* -1: default for the kind */ ,
 						   bool *allow_negative_out, char **asset_out);
+
+/* ---------- wallets (wallet.c) ---------- */
+
+/* a member's spendable funds, read under the lock of their available account */
+typedef struct WalletFunds
+{
+	int64		available_account;
+	int64		available;
+	int64		owed;			/* <= 0: clawbacks the member could not cover */
+} WalletFunds;
+
+extern void WalletRequireMember(int64 program_id, int64 member_id, bool spend);
+extern void WalletLockFunds(int64 program_id, int64 member_id, const char *asset,
+							WalletFunds *f);
+extern int	WalletSpendLegs(const WalletFunds *f, int64 member_id, const char *asset,
+							int64 amount, const char *what, LedgerLeg *legs, int64 *debt_out);
+extern char *WalletTextArg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen);
 
 /* ---------- referral codes (refcode.c) ---------- */
 

@@ -1,7 +1,8 @@
--- The upgrade path: install 0.1.0 (its frozen script), load 0.1.0 data,
--- ALTER EXTENSION ... UPDATE, check the data and verify(), then compare every
--- object of the updated extension with a fresh 0.2.0 install: the two paths
--- must give the same catalog.
+-- The upgrade paths: install 0.1.0 (its frozen script), load 0.1.0 data,
+-- update to 0.2.0, check the data and verify(), load 0.2.0 data, update to
+-- 0.3.0 and use the wallet on the old data; then compare every object of the
+-- updated extension with a fresh install (and with 0.2.0 + update): all
+-- paths must give the same catalog.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_affiliate CASCADE;
 CREATE EXTENSION pg_affiliate VERSION '0.1.0';
@@ -28,6 +29,19 @@ SELECT affiliate.add_member(:p, 'buyer', (SELECT code::text FROM affiliate.membe
 SELECT level, amount FROM affiliate.record_conversion(:p, 'order-2', :buyer, 5000);
 -- verify() checks the commission invariants; the 0.1.0 postings to pending
 -- accounts (no commission rows behind them) are reported, as they should be
+SELECT invariant FROM affiliate.verify(:p) ORDER BY 1;
+
+-- 0.2.0 data: the commission is released, then the update to 0.3.0
+SELECT affiliate.release_due(now() + interval '2 days');
+ALTER EXTENSION pg_affiliate UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_affiliate';
+-- the wallet works on the old data
+SELECT * FROM affiliate.balance(:p, :m);
+SELECT affiliate.request_withdrawal(:p, :m, 300, 'upi', 'old@upi') AS w \gset
+SELECT status, amount, destination_masked FROM affiliate.approve_withdrawal(:p, :w);
+SELECT * FROM affiliate.balance(:p, :m);
+SELECT kind, amount, available_balance, withdrawing_balance FROM affiliate.wallet_transactions(:p, :m);
+-- the same invariants fail as before the update, and no new ones
 SELECT invariant FROM affiliate.verify(:p) ORDER BY 1;
 
 -- the catalog of the extension's objects, as text
@@ -81,6 +95,20 @@ DROP EXTENSION pg_affiliate CASCADE;
 CREATE EXTENSION pg_affiliate;
 RESET client_min_messages;
 SELECT pg_temp.snap('fresh');
+
+-- the direct 0.2.0 -> 0.3.0 path gives the same catalog as well
+SET client_min_messages = warning;
+DROP EXTENSION pg_affiliate CASCADE;
+CREATE EXTENSION pg_affiliate VERSION '0.2.0';
+ALTER EXTENSION pg_affiliate UPDATE;
+RESET client_min_messages;
+SELECT pg_temp.snap('from 0.2.0');
+(SELECT 'only after update from 0.2.0' AS "where", item FROM snapshot WHERE path = 'from 0.2.0'
+ EXCEPT ALL SELECT 'only after update from 0.2.0', item FROM snapshot WHERE path = 'fresh')
+UNION ALL
+(SELECT 'only in fresh install', item FROM snapshot WHERE path = 'fresh'
+ EXCEPT ALL SELECT 'only in fresh install', item FROM snapshot WHERE path = 'from 0.2.0')
+ORDER BY 1, 2;
 
 SELECT count(*) > 200 AS many_items FROM snapshot WHERE path = 'fresh';
 -- differences between the two paths: none
