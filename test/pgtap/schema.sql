@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(21);
+SELECT plan(23);
 
 SELECT has_schema('affiliate');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_affiliate'), false,
@@ -19,7 +19,9 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      'balance_delta', 'balance_checkpoint',
                                      -- 0.2.0: the referral spine
                                      'program_secret', 'member', 'click', 'plan', 'conversion',
-                                     'commission', 'refund']);
+                                     'commission', 'refund',
+                                     -- 0.3.0: wallets and payouts
+                                     'withdrawal']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -57,6 +59,14 @@ $$, 'every foreign key matches program_id with the referenced program_id (progra
 -- 0.2.0: member accounts belong to members of the same program
 SELECT fk_ok('affiliate', 'account', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
+-- 0.3.0: withdrawals belong to members of the same program
+SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
+             'affiliate', 'member', ARRAY['program_id', 'id']);
+-- payout destinations are kept only as a keyed hash and a masked form
+SELECT columns_are('affiliate', 'withdrawal', ARRAY['program_id', 'id', 'member_id', 'asset', 'amount',
+    'debt_settled', 'status', 'method', 'destination_masked', 'destination_hash', 'requested_at',
+    'decided_at', 'paid_at', 'failed_at', 'provider_ref', 'reason'],
+    'a withdrawal stores no payout destination in clear');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = 'affiliate' AND c.relkind = 'r' AND c.relname <> 'program'
