@@ -204,11 +204,12 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 	AffLoadProgram(program_id, &prog);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
-	WalletRequireMember(program_id, member_id, true);
+	WalletRequireMember(program_id, member_id, false);
 
 	/*
 	 * The lock first, then the key: a concurrent payment of the same order
-	 * has committed (or rolled back) by the time the lock is ours.
+	 * has committed (or rolled back) by the time the lock is ours.  A retry
+	 * returns the original payment even if the member was blocked since.
 	 */
 	WalletLockFunds(program_id, member_id, prog.currency, &f);
 	AffExec(&prior,
@@ -234,6 +235,7 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(id);
 	}
 
+	WalletRequireMember(program_id, member_id, true);
 	nlegs = WalletSpendLegs(&f, member_id, prog.currency, amount, "payment", legs, &debt);
 	legs[nlegs].is_system = true;
 	legs[nlegs].kind = "revenue";
