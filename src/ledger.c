@@ -560,11 +560,20 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 				 errmsg("invalid idempotency key"),
 				 errdetail("An idempotency key is 1 to %d bytes.", LEDGER_MAX_KEY)));
 	for (int i = 0; i < nlegs; i++)
+	{
 		if (legs[i].amount == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("leg %d has a zero amount", i + 1),
 					 errdetail("Every leg moves a non-zero amount in minor units.")));
+		if (legs[i].amount > LEDGER_MAX_AMOUNT || legs[i].amount < -LEDGER_MAX_AMOUNT)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("leg %d moves " INT64_FORMAT ", more than a leg may move", i + 1,
+							legs[i].amount),
+					 errdetail("A leg moves at most " INT64_FORMAT " minor units either way, which keeps every balance far from the bigint limit.",
+							   LEDGER_MAX_AMOUNT)));
+	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");

@@ -128,6 +128,13 @@ extern int64 LedgerPost(int64 program_id, const char *journal_kind,
 						const char *idempotency_key, Jsonb *memo,
 						LedgerLeg *legs, int nlegs, bool *replayed);
 
+/*
+ * The largest amount one leg may move, in minor units (10^15: ten trillion
+ * rupees in paise).  Credits are appended without a lock on the balance, so
+ * the bound is what keeps folded balances far from the bigint limit.
+ */
+#define LEDGER_MAX_AMOUNT INT64CONST(1000000000000000)
+
 /* lock an account, fold it and return its balance (lock in id order) */
 extern int64 LedgerLockedBalance(int64 program_id, int64 account_id);
 

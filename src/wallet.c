@@ -282,11 +282,17 @@ adjust_balance(PG_FUNCTION_ARGS)
 	member_id = PG_GETARG_INT64(1);
 	amount = PG_GETARG_INT64(2);
 	reason = WalletTextArg(fcinfo, 3, "reason", WALLET_MAX_REASON);
-	if (amount == 0 || amount == PG_INT64_MIN)
+	if (amount == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("adjustment amount must be non-zero"),
 				 errdetail("A positive amount credits the member's available balance, a negative one debits it.")));
+	if (amount > LEDGER_MAX_AMOUNT || amount < -LEDGER_MAX_AMOUNT)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("adjustment amount " INT64_FORMAT " is out of range", amount),
+				 errdetail("An adjustment moves at most " INT64_FORMAT " minor units either way.",
+						   LEDGER_MAX_AMOUNT)));
 
 	AffLoadProgram(program_id, &prog);
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -28,10 +28,12 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
@@ -41,6 +43,8 @@
 #define WD_MAX_METHOD 32
 #define WD_MAX_REASON 2000
 #define WD_MAX_PROVIDER_REF 200
+/* first key of the provider_ref advisory lock ("aff2") */
+#define PROVIDER_REF_LOCK_KEY 0x61666632
 
 PG_FUNCTION_INFO_V1(request_withdrawal);
 PG_FUNCTION_INFO_V1(approve_withdrawal);
@@ -120,11 +124,12 @@ NormaliseDestination(const char *in)
 		out[n++] = (c >= 'A' && c <= 'Z') ? (char) (c + ('a' - 'A')) : (char) c;
 	}
 	out[n] = '\0';
-	if (n == 0)
+	if (n == 0 || n > WD_MAX_DESTINATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid payout destination"),
-				 errdetail("The destination is empty.")));
+				 errdetail("A destination is 1 to %d characters long without its white space.",
+						   WD_MAX_DESTINATION)));
 	return out;
 }
 
@@ -177,7 +182,8 @@ request_withdrawal(PG_FUNCTION_ARGS)
 	member_id = PG_GETARG_INT64(1);
 	amount = PG_GETARG_INT64(2);
 	method = WalletTextArg(fcinfo, 3, "method", WD_MAX_METHOD);
-	destination = WalletTextArg(fcinfo, 4, "destination", WD_MAX_DESTINATION);
+	/* the length limit applies to the normalised form (white space removed) */
+	destination = WalletTextArg(fcinfo, 4, "destination", 4 * WD_MAX_DESTINATION);
 	if (amount <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -335,6 +341,16 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 					 errhint("Nothing was changed.")));
 		if (step == WD_COMPLETE)
 		{
+			/*
+			 * Completions with the same provider_ref queue on an advisory
+			 * lock (after their own withdrawal rows, so no cycle), so the
+			 * check below sees a concurrent one that committed.
+			 */
+			DirectFunctionCall2(pg_advisory_xact_lock_int4,
+								Int32GetDatum(PROVIDER_REF_LOCK_KEY),
+								Int32GetDatum((int32) (hash_bytes((const unsigned char *) arg,
+																  (int) strlen(arg)) ^
+													   (uint32) program_id)));
 			AffExec(&dup,
 					"SELECT id FROM affiliate.withdrawal "
 					"WHERE program_id = $1 AND provider_ref = $2",
