@@ -109,6 +109,7 @@ NormaliseDestination(const char *in)
 	size_t		len = strlen(in);
 	char	   *out = palloc(len + 1);
 	size_t		n = 0;
+	bool		too_long = false;
 
 	for (size_t i = 0; i < len; i++)
 	{
@@ -116,6 +117,11 @@ NormaliseDestination(const char *in)
 
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
 			continue;
+		if (n == WD_MAX_DESTINATION)
+		{
+			too_long = true;	/* refused below */
+			break;
+		}
 		if (c < 0x21 || c > 0x7e)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -124,7 +130,7 @@ NormaliseDestination(const char *in)
 		out[n++] = (c >= 'A' && c <= 'Z') ? (char) (c + ('a' - 'A')) : (char) c;
 	}
 	out[n] = '\0';
-	if (n == 0 || n > WD_MAX_DESTINATION)
+	if (n == 0 || too_long)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid payout destination"),
@@ -183,7 +189,8 @@ request_withdrawal(PG_FUNCTION_ARGS)
 	amount = PG_GETARG_INT64(2);
 	method = WalletTextArg(fcinfo, 3, "method", WD_MAX_METHOD);
 	/* the length limit applies to the normalised form (white space removed) */
-	destination = WalletTextArg(fcinfo, 4, "destination", 4 * WD_MAX_DESTINATION);
+	AffRequireArg(fcinfo, 4, "destination");
+	destination = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	if (amount <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

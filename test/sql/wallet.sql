@@ -291,6 +291,8 @@ SELECT affiliate.request_withdrawal(:ott, :ravi, 50000, 'upi', 'ravi@okaxis');
 \echo :LAST_ERROR_SQLSTATE
 SELECT affiliate.pay_from_wallet(:ott, :ravi, 100, 'blocked-order');
 \echo :LAST_ERROR_SQLSTATE
+-- a retry of a payment made before the block still returns the original
+SELECT affiliate.pay_from_wallet(:ott, :ravi, 4000, 'renewal-2026-12') = :pay1 AS same_journal;
 SELECT f::text AS f FROM fingerprint f \gset after_
 SELECT :'before_f' = :'after_f' AS unchanged;
 SELECT affiliate.adjust_balance(:ott, :ravi, -700, 'fraud review: bonus reversed') IS NOT NULL AS adjusted;
@@ -367,6 +369,8 @@ SELECT affiliate.request_withdrawal(:ott, :ravi, 50000, 'upi', E'ravi\x01@okaxis
 \echo :LAST_ERROR_SQLSTATE
 SELECT affiliate.request_withdrawal(:ott, :ravi, 50000, 'bank', repeat('9', 201));
 \echo :LAST_ERROR_SQLSTATE
+SELECT affiliate.request_withdrawal(:ott, :ravi, 50000, 'bank', repeat('9', 200) || ' 9');
+\echo :LAST_ERROR_SQLSTATE
 -- request_withdrawal: unknown member or program
 SELECT affiliate.request_withdrawal(:ott, 999999, 50000, 'upi', 'ravi@okaxis');
 \echo :LAST_ERROR_SQLSTATE
@@ -403,6 +407,14 @@ SELECT affiliate.adjust_balance(:ott, :ravi, NULL, 'x');
 SELECT affiliate.adjust_balance(:ott, :ravi, 100, NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT affiliate.adjust_balance(:ott, :ravi, 0, 'nothing');
+\echo :LAST_ERROR_SQLSTATE
+-- amounts beyond what a ledger leg may move (10^15) are refused, so no
+-- balance can overflow a bigint and break every balance read
+SELECT affiliate.adjust_balance(:ott, :ravi, 9223372036854775807, 'overflow');
+\echo :LAST_ERROR_SQLSTATE
+SELECT affiliate.adjust_balance(:ott, :ravi, -9223372036854775808, 'overflow');
+\echo :LAST_ERROR_SQLSTATE
+SELECT affiliate.pay_from_wallet(:ott, :ravi, 9223372036854775807, 'overflow');
 \echo :LAST_ERROR_SQLSTATE
 SELECT affiliate.adjust_balance(:ott, :ravi, 100, '');
 \echo :LAST_ERROR_SQLSTATE
