@@ -180,12 +180,6 @@ Int64Elems(ArrayType *a, int64 **vals, bool **nulls)
 	return n;
 }
 
-static Jsonb *
-JsonbFromString(StringInfo s)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s->data)));
-}
-
 /* ---------- plans ---------- */
 
 /*
@@ -1114,7 +1108,7 @@ WriteCommissions(const AffProgram *prog, ConvIn *in, Share *shares, int nshares,
 	}
 	else
 		appendStringInfo(&memo, "{\"commissions\": %d}", nshares);
-	journal_id = LedgerPost(prog->id, "conversion", single ? key : NULL, JsonbFromString(&memo),
+	journal_id = LedgerPost(prog->id, "conversion", single ? key : NULL, AffJsonbOf(&memo),
 							legs, nlegs, &replayed);
 
 	for (int i = 0; i < nshares; i++)
@@ -1586,7 +1580,7 @@ refund_conversion(PG_FUNCTION_ARGS)
 						 conversion_id, refund, written_off);
 		escape_json(&memo, refund_ref);
 		appendStringInfoChar(&memo, '}');
-		journal_id = LedgerPost(program_id, "refund", NULL, JsonbFromString(&memo),
+		journal_id = LedgerPost(program_id, "refund", NULL, AffJsonbOf(&memo),
 								legs, nlegs, &replayed);
 	}
 

@@ -52,23 +52,6 @@ ArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
 	return PG_GETARG_INT64(argno);
 }
 
-/* optional text argument: NULL stays NULL; otherwise 1..maxlen bytes */
-static char *
-ArgText(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen)
-{
-	char	   *s;
-
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (s[0] == '\0' || strlen(s) > (size_t) maxlen)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid %s", name),
-				 errdetail("The %s must be 1 to %d bytes long.", name, maxlen)));
-	return s;
-}
-
 /* Take the program's tree lock: shared for joins, exclusive for moves. */
 static void
 TreeLock(int64 program_id, bool exclusive)
@@ -186,8 +169,8 @@ add_member(PG_FUNCTION_ARGS)
 	BYTEAOID, BYTEAOID};
 	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
 	char	   *external_id;
-	char	   *referral_code = ArgText(fcinfo, 2, "referral code", MEMBER_MAX_TEXT);
-	char	   *device_id = ArgText(fcinfo, 3, "device id", MEMBER_MAX_TEXT);
+	char	   *referral_code = AffTextArg(fcinfo, 2, "referral code", MEMBER_MAX_TEXT, false);
+	char	   *device_id = AffTextArg(fcinfo, 3, "device id", MEMBER_MAX_TEXT, false);
 	char	   *ip = InetText(fcinfo, 4);
 	AffProgram	prog;
 	bytea	   *device_hash = NULL;
@@ -199,7 +182,7 @@ add_member(PG_FUNCTION_ARGS)
 	char		nulls[7] = "       ";
 
 	AffRequireArg(fcinfo, 1, "external_id");
-	external_id = ArgText(fcinfo, 1, "external id", MEMBER_MAX_TEXT);
+	external_id = AffTextArg(fcinfo, 1, "external id", MEMBER_MAX_TEXT, false);
 
 	AffLoadProgram(program_id, &prog);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -315,11 +298,11 @@ record_click(PG_FUNCTION_ARGS)
 	BYTEAOID, TIMESTAMPTZOID};
 	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
 	char	   *code;
-	char	   *channel = ArgText(fcinfo, 2, "channel", MEMBER_MAX_TEXT);
+	char	   *channel = AffTextArg(fcinfo, 2, "channel", MEMBER_MAX_TEXT, false);
 	char	   *ip = InetText(fcinfo, 3);
-	char	   *user_agent = ArgText(fcinfo, 4, "user agent", 2000);
-	char	   *device_id = ArgText(fcinfo, 6, "device id", MEMBER_MAX_TEXT);
-	char	   *landing = ArgText(fcinfo, 7, "landing page", 2000);
+	char	   *user_agent = AffTextArg(fcinfo, 4, "user agent", 2000, false);
+	char	   *device_id = AffTextArg(fcinfo, 6, "device id", MEMBER_MAX_TEXT, false);
+	char	   *landing = AffTextArg(fcinfo, 7, "landing page", 2000, false);
 	bytea	   *h;
 	int64		owner;
 	Datum		values[8];
@@ -331,7 +314,7 @@ record_click(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("at must not be null"),
 				 errhint("Leave it out to record the click at the current time.")));
-	code = ArgText(fcinfo, 1, "referral code", MEMBER_MAX_TEXT);
+	code = AffTextArg(fcinfo, 1, "referral code", MEMBER_MAX_TEXT, false);
 
 	AffRequireProgram(program_id, NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -525,7 +508,7 @@ set_member_status(PG_FUNCTION_ARGS)
 	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
 	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
 	char	   *status;
-	char	   *reason = ArgText(fcinfo, 3, "reason", 2000);
+	char	   *reason = AffTextArg(fcinfo, 3, "reason", 2000, false);
 	Datum		values[4];
 	char		nulls[4] = "   ";
 	text	   *old;

@@ -14,6 +14,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -44,6 +45,11 @@ extern bool AffGetBool(int row, int col, bool *isnull);
 
 /* 22004 when a SQL argument is NULL */
 extern void AffRequireArg(FunctionCallInfo fcinfo, int argno, const char *name);
+/* a text argument of 1..maxlen bytes (22023); NULL: 22004 if required, else NULL */
+extern char *AffTextArg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen,
+						bool required);
+/* jsonb from JSON text */
+extern Jsonb *AffJsonbOf(StringInfo s);
 
 /* identity of the caller, for audit rows */
 extern char *AffActor(void);
@@ -162,7 +168,6 @@ extern void WalletLockFunds(int64 program_id, int64 member_id, const char *asset
 							WalletFunds *f);
 extern int	WalletSpendLegs(const WalletFunds *f, int64 member_id, const char *asset,
 							int64 amount, const char *what, LedgerLeg *legs, int64 *debt_out);
-extern char *WalletTextArg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen);
 
 /* ---------- referral codes (refcode.c) ---------- */
 

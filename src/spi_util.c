@@ -213,6 +213,37 @@ AffCheckAsset(const char *asset)
 				 errdetail("An asset is 2 to 16 characters: an upper-case letter, then upper-case letters, digits or underscores (for example INR, POINTS, CREDITS).")));
 }
 
+/*
+ * A text argument of 1..maxlen bytes: 22023 when empty or longer; when NULL,
+ * 22004 if required, else NULL is returned.
+ */
+char *
+AffTextArg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen, bool required)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (required)
+			AffRequireArg(fcinfo, argno, name);
+		return NULL;
+	}
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (s[0] == '\0' || strlen(s) > (size_t) maxlen)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s", name),
+				 errdetail("The %s must be 1 to %d bytes long.", name, maxlen)));
+	return s;
+}
+
+/* jsonb from JSON text built by the caller */
+Jsonb *
+AffJsonbOf(StringInfo s)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s->data)));
+}
+
 /* 22004 when argument argno of a SQL-callable function is NULL */
 void
 AffRequireArg(FunctionCallInfo fcinfo, int argno, const char *name)

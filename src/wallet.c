@@ -140,28 +140,6 @@ WalletSpendLegs(const WalletFunds *f, int64 member_id, const char *asset, int64 
 	return n;
 }
 
-/* A text argument of 1..maxlen bytes (22004 when NULL, 22023 otherwise). */
-char *
-WalletTextArg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen)
-{
-	char	   *s;
-
-	AffRequireArg(fcinfo, argno, name);
-	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (s[0] == '\0' || strlen(s) > (size_t) maxlen)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid %s", name),
-				 errdetail("The %s must be 1 to %d bytes long.", name, maxlen)));
-	return s;
-}
-
-static Jsonb *
-JsonbOf(StringInfo s)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s->data)));
-}
-
 /*
  * affiliate.pay_from_wallet(program_id bigint, member_id bigint, amount bigint,
  *                           order_ref text) RETURNS bigint
@@ -193,7 +171,7 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 	program_id = PG_GETARG_INT64(0);
 	member_id = PG_GETARG_INT64(1);
 	amount = PG_GETARG_INT64(2);
-	order_ref = WalletTextArg(fcinfo, 3, "order_ref", WALLET_MAX_ORDER_REF);
+	order_ref = AffTextArg(fcinfo, 3, "order_ref", WALLET_MAX_ORDER_REF, true);
 	if (amount <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -249,7 +227,7 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 					 member_id, amount, debt);
 	escape_json(&memo, order_ref);
 	appendStringInfoChar(&memo, '}');
-	journal_id = LedgerPost(program_id, "wallet_payment", key, JsonbOf(&memo), legs, nlegs,
+	journal_id = LedgerPost(program_id, "wallet_payment", key, AffJsonbOf(&memo), legs, nlegs,
 							&replayed);
 	SPI_finish();
 	PG_RETURN_INT64(journal_id);
@@ -281,7 +259,7 @@ adjust_balance(PG_FUNCTION_ARGS)
 	program_id = PG_GETARG_INT64(0);
 	member_id = PG_GETARG_INT64(1);
 	amount = PG_GETARG_INT64(2);
-	reason = WalletTextArg(fcinfo, 3, "reason", WALLET_MAX_REASON);
+	reason = AffTextArg(fcinfo, 3, "reason", WALLET_MAX_REASON, true);
 	if (amount == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -314,7 +292,7 @@ adjust_balance(PG_FUNCTION_ARGS)
 					 ", \"reason\": ", member_id, amount);
 	escape_json(&memo, reason);
 	appendStringInfoChar(&memo, '}');
-	journal_id = LedgerPost(program_id, "adjustment", NULL, JsonbOf(&memo), legs, 2, &replayed);
+	journal_id = LedgerPost(program_id, "adjustment", NULL, AffJsonbOf(&memo), legs, 2, &replayed);
 
 	resetStringInfo(&memo);
 	appendStringInfo(&memo, "{\"journal_id\": " INT64_FORMAT ", \"member_id\": " INT64_FORMAT
@@ -323,7 +301,7 @@ adjust_balance(PG_FUNCTION_ARGS)
 	appendStringInfoString(&memo, ", \"reason\": ");
 	escape_json(&memo, reason);
 	appendStringInfoChar(&memo, '}');
-	AffAudit(program_id, "adjust_balance", JsonbOf(&memo));
+	AffAudit(program_id, "adjust_balance", AffJsonbOf(&memo));
 	SPI_finish();
 	PG_RETURN_INT64(journal_id);
 }

@@ -92,12 +92,6 @@ static const WdTransition transitions[] = {
 	"WHERE program_id = $1 AND id = $2 RETURNING *"},
 };
 
-static Jsonb *
-JsonbOf(StringInfo s)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s->data)));
-}
-
 /*
  * The normalised destination: ASCII without white space, lower case (UPI ids,
  * e-mail addresses and account numbers compare this way).  22023 for anything
@@ -187,7 +181,7 @@ request_withdrawal(PG_FUNCTION_ARGS)
 	program_id = PG_GETARG_INT64(0);
 	member_id = PG_GETARG_INT64(1);
 	amount = PG_GETARG_INT64(2);
-	method = WalletTextArg(fcinfo, 3, "method", WD_MAX_METHOD);
+	method = AffTextArg(fcinfo, 3, "method", WD_MAX_METHOD, true);
 	/* the length limit applies to the normalised form (white space removed) */
 	AffRequireArg(fcinfo, 4, "destination");
 	destination = text_to_cstring(PG_GETARG_TEXT_PP(4));
@@ -247,7 +241,7 @@ request_withdrawal(PG_FUNCTION_ARGS)
 					 ", \"amount\": " INT64_FORMAT ", \"debt_settled\": " INT64_FORMAT "}",
 					 id, member_id, amount, debt);
 	LedgerPost(program_id, "withdrawal_request",
-			   psprintf("withdrawal:" INT64_FORMAT ":request", id), JsonbOf(&s),
+			   psprintf("withdrawal:" INT64_FORMAT ":request", id), AffJsonbOf(&s),
 			   legs, nlegs, &replayed);
 
 	resetStringInfo(&s);
@@ -259,7 +253,7 @@ request_withdrawal(PG_FUNCTION_ARGS)
 	appendStringInfoString(&s, ", \"destination\": ");
 	escape_json(&s, masked);
 	appendStringInfoChar(&s, '}');
-	AffAudit(program_id, "request_withdrawal", JsonbOf(&s));
+	AffAudit(program_id, "request_withdrawal", AffJsonbOf(&s));
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
@@ -299,9 +293,9 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 	program_id = PG_GETARG_INT64(0);
 	id = PG_GETARG_INT64(1);
 	if (step == WD_COMPLETE)
-		arg = WalletTextArg(fcinfo, 2, "provider_ref", WD_MAX_PROVIDER_REF);
+		arg = AffTextArg(fcinfo, 2, "provider_ref", WD_MAX_PROVIDER_REF, true);
 	else if (step != WD_APPROVE)
-		arg = WalletTextArg(fcinfo, 2, "reason", WD_MAX_REASON);
+		arg = AffTextArg(fcinfo, 2, "reason", WD_MAX_REASON, true);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "pg_affiliate: %s must return a row type", t->action);
 	desc = BlessTupleDesc(desc);
@@ -386,7 +380,7 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 		appendStringInfo(&s, "{\"withdrawal_id\": " INT64_FORMAT ", \"member_id\": " INT64_FORMAT
 						 ", \"amount\": " INT64_FORMAT "}", id, member_id, amount);
 		LedgerPost(program_id, t->journal_kind,
-				   psprintf("withdrawal:" INT64_FORMAT ":%s", id, t->to), JsonbOf(&s),
+				   psprintf("withdrawal:" INT64_FORMAT ":%s", id, t->to), AffJsonbOf(&s),
 				   legs, 2, &replayed);
 	}
 
@@ -422,7 +416,7 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 			escape_json(&s, arg);
 		}
 		appendStringInfoChar(&s, '}');
-		AffAudit(program_id, t->action, JsonbOf(&s));
+		AffAudit(program_id, t->action, AffJsonbOf(&s));
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(row));
