@@ -1,8 +1,9 @@
 -- The demo program loaded by `make demo`: the Telegram OTT shop of DESIGN §4.1
 -- (₹135 plan, ₹42 cost, level 1 = 30 % of profit, level 2 = 10 %, whole-rupee
 -- rounding, 24 h hold, ₹500 minimum withdrawal; amounts in paise) with a small
--- referral tree, a few conversions, a retried webhook, a refund and released
--- commissions.  It grows as the wallet and loyalty engines land.
+-- referral tree, a few conversions, a retried webhook, a refund, released
+-- commissions, and wallets: a paid withdrawal, a pending one and a purchase
+-- paid from a wallet (docs/wallet.md).  It grows as the loyalty engine lands.
 \set ON_ERROR_STOP 1
 SELECT affiliate.create_program('OTT shop', 'INR',
     '{"hold_period": "24 hours", "min_withdrawal": 50000, "rounding_unit": 100,
@@ -29,26 +30,60 @@ SELECT count(*) AS same_commissions
                                    (SELECT occurred_at FROM affiliate.conversion WHERE external_ref = 'order-1001'));
 -- Kiran's order is refunded before release: its commissions are reversed
 SELECT count(*) AS reversed FROM affiliate.refund_conversion(:ott, 'order-1002', 'refunded by support');
+-- last month's renewals, imported from the old system (all paid and past their hold)
+SELECT count(*) AS imported FROM affiliate.record_conversions(:ott,
+    (SELECT array_agg(ROW('renewal-' || n, CASE WHEN n % 2 = 0 THEN :meena ELSE :dev END, 13500, 4200,
+                          now() - interval '30 days' + n * interval '12 hours', NULL, NULL)::affiliate.conversion_input
+                      ORDER BY n)
+       FROM generate_series(1, 40) AS n));
 -- the hourly job (pg_cron runs it once schedule_jobs() is called): due commissions become available
 SELECT affiliate.release_due() AS released;
+
+-- wallets (docs/wallet.md).  Ravi withdraws ₹500 to his UPI id: requested by
+-- his app (the JWT sub names him in the audit log), approved by an admin,
+-- paid with the bank's transaction id; the payout webhook is retried.
+SET request.jwt.claims = '{"sub": "tg:1002"}';
+SELECT affiliate.request_withdrawal(:ott, :ravi, 50000, 'upi', 'Ravi@OKAxis') AS paid_withdrawal \gset
+SET request.jwt.claims = '{"sub": "admin:priya"}';
+SELECT status AS approved FROM affiliate.approve_withdrawal(:ott, :paid_withdrawal);
+SELECT status AS paid FROM affiliate.complete_withdrawal(:ott, :paid_withdrawal, 'UPI-UTR-431907556218');
+SELECT status AS retried_webhook FROM affiliate.complete_withdrawal(:ott, :paid_withdrawal, 'UPI-UTR-431907556218');
+-- Asha pays ₹64 for an upgrade to the premium package from her wallet
+-- (idempotent on the order reference)
+SELECT affiliate.pay_from_wallet(:ott, :asha, 6400, 'upgrade-tg1001-premium') AS purchase_journal;
+-- Ravi asks for another ₹500, to his bank account: it waits for an admin
+SET request.jwt.claims = '{"sub": "tg:1002"}';
+SELECT affiliate.request_withdrawal(:ott, :ravi, 50000, 'bank', '5010 0012 3456 78') AS pending_withdrawal \gset
+RESET request.jwt.claims;
 SELECT affiliate.fold_balances(:ott) IS NOT NULL AS folded;
 
 -- what to look at
 \echo
-\echo 'Members and their balances (paise):'
+\echo 'Members and their wallets (paise):'
 SELECT m.external_id, m.code, s.external_id AS sponsor, affiliate.team_size(:ott, m.id) AS team,
-       sum(b.balance) FILTER (WHERE b.kind = 'pending') AS pending,
-       sum(b.balance) FILTER (WHERE b.kind = 'available') AS available
+       b.pending, b.available, b.withdrawing
   FROM affiliate.member m
   LEFT JOIN affiliate.member s ON s.program_id = m.program_id AND s.id = m.sponsor_id
-  JOIN affiliate.account_balances b ON b.program_id = m.program_id AND b.member_id = m.id
+  CROSS JOIN LATERAL affiliate.balance(:ott, m.id) b
  WHERE m.program_id = :ott
- GROUP BY m.id, m.external_id, m.code, s.external_id ORDER BY m.id;
-\echo 'Commissions:'
+ ORDER BY m.id;
+\echo 'Commissions of the orders above (the 40 imported renewals left out):'
 SELECT c.external_ref, b.external_id AS beneficiary, k.level, k.amount, k.status
   FROM affiliate.commission k
   JOIN affiliate.conversion c ON c.program_id = k.program_id AND c.id = k.conversion_id
   JOIN affiliate.member b ON b.program_id = k.program_id AND b.id = k.beneficiary_id
- WHERE k.program_id = :ott ORDER BY k.id;
+ WHERE k.program_id = :ott AND c.external_ref LIKE 'order-%' ORDER BY k.id;
+\echo 'Withdrawals (the payout queue is affiliate.withdrawals(program, ''requested'')):'
+SELECT withdrawal_id, external_id, amount, withdrawal_status, method, destination_masked, provider_ref
+  FROM affiliate.withdrawals(:ott);
+SELECT status, withdrawals, amount FROM affiliate.withdrawal_totals(:ott);
+\echo 'Ravi''s wallet history, newest first (affiliate.wallet_transactions):'
+SELECT at::timestamp(0) AS at, kind, amount, pending_balance AS pending, available_balance AS available,
+       withdrawing_balance AS withdrawing, reference, withdrawal_id
+  FROM affiliate.wallet_transactions(:ott, :ravi, max_rows => 8);
+\echo 'Audit trail of the payouts:'
+SELECT actor, action, detail->>'withdrawal_id' AS withdrawal, detail->>'to' AS status
+  FROM affiliate.audit_log
+ WHERE program_id = :ott AND action LIKE '%withdrawal' ORDER BY id;
 \echo 'Invariants (none broken):'
 SELECT * FROM affiliate.verify(:ott);
