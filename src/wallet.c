@@ -46,10 +46,11 @@ PG_FUNCTION_INFO_V1(wallet_transactions);
 
 /*
  * The member must exist in the program (P0002); when spend is set, a blocked
- * member is refused (55000): their balance is frozen.  Inside SPI.
+ * member is refused (55000): their balance is frozen.  hint: NULL for the
+ * default one.  Inside SPI.
  */
 void
-WalletRequireMember(int64 program_id, int64 member_id, bool spend)
+WalletRequireMember(int64 program_id, int64 member_id, bool spend, const char *hint)
 {
 	static PlanSlot slot;
 	char	   *status;
@@ -67,8 +68,9 @@ WalletRequireMember(int64 program_id, int64 member_id, bool spend)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("member " INT64_FORMAT " is blocked", member_id),
-				 errdetail("The balance of a blocked member is frozen: it cannot be withdrawn or spent."),
-				 errhint("An admin can set the member active again with affiliate.set_member_status().")));
+				 errdetail("The balance of a blocked member is frozen: it is not withdrawn, spent or paid out."),
+				 errhint("%s", hint ? hint :
+						 "An admin can set the member active again with affiliate.set_member_status().")));
 }
 
 /*
@@ -182,7 +184,7 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 	AffLoadProgram(program_id, &prog);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
-	WalletRequireMember(program_id, member_id, false);
+	WalletRequireMember(program_id, member_id, false, NULL);
 
 	/*
 	 * The lock first, then the key: a concurrent payment of the same order
@@ -213,7 +215,7 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(id);
 	}
 
-	WalletRequireMember(program_id, member_id, true);
+	WalletRequireMember(program_id, member_id, true, NULL);
 	nlegs = WalletSpendLegs(&f, member_id, prog.currency, amount, "payment", legs, &debt);
 	legs[nlegs].is_system = true;
 	legs[nlegs].kind = "revenue";
@@ -275,7 +277,7 @@ adjust_balance(PG_FUNCTION_ARGS)
 	AffLoadProgram(program_id, &prog);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
-	WalletRequireMember(program_id, member_id, false);
+	WalletRequireMember(program_id, member_id, false, NULL);
 
 	memset(legs, 0, sizeof(legs));
 	legs[0].member_id = member_id;

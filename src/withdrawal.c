@@ -205,7 +205,7 @@ request_withdrawal(PG_FUNCTION_ARGS)
 	AffLoadProgram(program_id, &prog);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
-	WalletRequireMember(program_id, member_id, true);
+	WalletRequireMember(program_id, member_id, true, NULL);
 	if (amount < prog.min_withdrawal)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
@@ -340,6 +340,12 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 							id, status, t->to),
 					 errdetail("A withdrawal goes from requested to approved or rejected, and from approved to paid or failed."),
 					 errhint("Nothing was changed.")));
+		/* a blocked member's money is frozen: it is not paid out */
+		if (step == WD_APPROVE || step == WD_COMPLETE)
+			WalletRequireMember(program_id, member_id, true,
+								step == WD_APPROVE ?
+								"Reject the withdrawal (the money returns to the frozen balance), or set the member active again first." :
+								"Fail the withdrawal (the money returns to the frozen balance), or set the member active again first.");
 		if (step == WD_COMPLETE)
 		{
 			/*

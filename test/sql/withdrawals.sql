@@ -288,6 +288,28 @@ SELECT * FROM affiliate.withdrawal_totals(NULL);
 SELECT * FROM affiliate.withdrawal_totals(999999);
 \echo :LAST_ERROR_SQLSTATE
 
+-- ---------------------------------------------------------------------------
+-- A blocked member's money is frozen: their withdrawals are not approved or
+-- paid (55000, nothing changed), but they can be rejected or failed, which
+-- returns the money to the frozen available balance.
+-- ---------------------------------------------------------------------------
+SELECT affiliate.request_withdrawal(:p, :dev, 2000, 'upi', 'dev@okicici') AS w8 \gset
+SELECT affiliate.request_withdrawal(:p, :dev, 3000, 'upi', 'dev@okicici') AS w9 \gset
+SELECT status FROM affiliate.approve_withdrawal(:p, :w9);
+SELECT affiliate.set_member_status(:p, :dev, 'blocked', 'chargebacks') AS was;
+SELECT * FROM affiliate.balance(:p, :dev);
+SELECT f::text AS f FROM fingerprint f \gset before_
+SELECT status FROM affiliate.approve_withdrawal(:p, :w8);
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM affiliate.complete_withdrawal(:p, :w9, 'UTR-BLOCKED');
+\echo :LAST_ERROR_SQLSTATE
+SELECT f::text AS f FROM fingerprint f \gset after_
+SELECT :'before_f' = :'after_f' AS unchanged;
+SELECT status, reason FROM affiliate.reject_withdrawal(:p, :w8, 'member blocked');
+SELECT status, reason FROM affiliate.fail_withdrawal(:p, :w9, 'member blocked');
+SELECT * FROM affiliate.balance(:p, :dev);
+SELECT affiliate.set_member_status(:p, :dev, 'active') AS was;
+
 -- the wallets at the end
 SELECT m.external_id, b.* FROM affiliate.member m, affiliate.balance(:p, m.id) b
  WHERE m.program_id = :p ORDER BY m.id;
