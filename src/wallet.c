@@ -506,7 +506,8 @@ EntryKind(const char *journal_kind, const WalletEntry *e)
 	if (strcmp(journal_kind, "withdrawal_paid") == 0)
 		return "withdrawal_paid";
 	if (strcmp(journal_kind, "withdrawal_reject") == 0 ||
-		strcmp(journal_kind, "withdrawal_fail") == 0)
+		strcmp(journal_kind, "withdrawal_fail") == 0 ||
+		strcmp(journal_kind, "withdrawal_cancel") == 0)
 		return "withdrawal_returned";
 	if (strcmp(journal_kind, "wallet_payment") == 0)
 		return "wallet_purchase";
@@ -649,6 +650,7 @@ wallet_transactions(PG_FUNCTION_ARGS)
 			"    WHEN 'withdrawal_paid' THEN w.provider_ref "
 			"    WHEN 'withdrawal_reject' THEN w.reason "
 			"    WHEN 'withdrawal_fail' THEN w.reason "
+			"    WHEN 'withdrawal_cancel' THEN 'cancelled' "
 			"  END, w.id "
 			"FROM affiliate.journal j "
 			"LEFT JOIN affiliate.withdrawal w ON j.kind LIKE 'withdrawal\\_%' "

@@ -5,6 +5,8 @@
  *	  requested --approve--> approved --complete--> paid
  *	      |                      |
  *	      +--reject--> rejected  +--fail--> failed
+ *	      |
+ *	      +--cancel--> cancelled   (by the member, while still requested)
  *
  * Each step is one journal and one audit row, in the caller's transaction:
  *
@@ -13,6 +15,7 @@
  *	 reject    withdrawing -> available
  *	 complete  payable -> system payouts  (with the provider's transaction id)
  *	 fail      payable -> available
+ *	 cancel    withdrawing -> available
  *
  * A step locks the withdrawal row first (FOR UPDATE), then the ledger locks
  * the member's accounts in id order; a request locks the member's available
@@ -51,13 +54,15 @@ PG_FUNCTION_INFO_V1(approve_withdrawal);
 PG_FUNCTION_INFO_V1(reject_withdrawal);
 PG_FUNCTION_INFO_V1(complete_withdrawal);
 PG_FUNCTION_INFO_V1(fail_withdrawal);
+PG_FUNCTION_INFO_V1(cancel_withdrawal);
 
 typedef enum WdStep
 {
 	WD_APPROVE,
 	WD_REJECT,
 	WD_COMPLETE,
-	WD_FAIL
+	WD_FAIL,
+	WD_CANCEL
 } WdStep;
 
 /* one transition of the state machine and its money movement */
@@ -89,6 +94,10 @@ static const WdTransition transitions[] = {
 	[WD_FAIL] = {"fail_withdrawal", "approved", "failed", "withdrawal_fail",
 		"payable", "available", false,
 		"UPDATE affiliate.withdrawal SET status = 'failed', failed_at = pg_catalog.now(), reason = $3 "
+	"WHERE program_id = $1 AND id = $2 RETURNING *"},
+	[WD_CANCEL] = {"cancel_withdrawal", "requested", "cancelled", "withdrawal_cancel",
+		"withdrawing", "available", false,
+		"UPDATE affiliate.withdrawal SET status = 'cancelled', decided_at = pg_catalog.now() "
 	"WHERE program_id = $1 AND id = $2 RETURNING *"},
 };
 
@@ -269,7 +278,7 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 	static PlanSlot lock,
 				dup,
 				cur,
-				upd[4];
+				upd[5];
 	const WdTransition *t = &transitions[step];
 	int64		program_id;
 	int64		id;
@@ -294,7 +303,7 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 	id = PG_GETARG_INT64(1);
 	if (step == WD_COMPLETE)
 		arg = AffTextArg(fcinfo, 2, "provider_ref", WD_MAX_PROVIDER_REF, true);
-	else if (step != WD_APPROVE)
+	else if (step == WD_REJECT || step == WD_FAIL)
 		arg = AffTextArg(fcinfo, 2, "reason", WD_MAX_REASON, true);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "pg_affiliate: %s must return a row type", t->action);
@@ -338,7 +347,7 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("withdrawal " INT64_FORMAT " cannot go from %s to %s",
 							id, status, t->to),
-					 errdetail("A withdrawal goes from requested to approved or rejected, and from approved to paid or failed."),
+					 errdetail("A withdrawal goes from requested to approved, rejected or cancelled, and from approved to paid or failed."),
 					 errhint("Nothing was changed.")));
 		/* a blocked member's money is frozen: it is not paid out */
 		if (step == WD_APPROVE || step == WD_COMPLETE)
@@ -450,4 +459,10 @@ Datum
 fail_withdrawal(PG_FUNCTION_ARGS)
 {
 	return Step(fcinfo, WD_FAIL);
+}
+
+Datum
+cancel_withdrawal(PG_FUNCTION_ARGS)
+{
+	return Step(fcinfo, WD_CANCEL);
 }

@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 
 SELECT has_schema('affiliate');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'pg_affiliate'), false,
@@ -78,22 +78,24 @@ $$, 'every table carries a NOT NULL bigint program_id');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'affiliate' AND p.prorettype <> 'trigger'::regtype
-       -- exempt: pure functions (type support, split) and cross-program entry points
+       -- exempt: pure functions (type support, split), cross-program entry
+       -- points, and the HTTP helpers (the program comes from the JWT)
        AND p.provolatile <> 'i'
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
-                             'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs')
+                             'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
+                             'claimed_program', 'current_member', 'request_client', 'api_error')
        AND NOT (p.proargnames[1] = 'program_id' AND p.proargtypes[0] = 'bigint'::regtype)
 $$, 'every function that touches a program''s data takes program_id bigint first');
 
 -- privileges
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE n.nspname = 'affiliate'
+     WHERE n.nspname IN ('affiliate', 'affiliate_api')
        AND (p.proacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0))
 $$, 'no function is executable by PUBLIC');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = 'affiliate' AND c.relkind IN ('r', 'v', 'S')
+     WHERE n.nspname IN ('affiliate', 'affiliate_api') AND c.relkind IN ('r', 'v', 'S')
        AND EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = 0)
 $$, 'no table, view or sequence is open to PUBLIC');
 SELECT is_empty($$
@@ -101,21 +103,29 @@ SELECT is_empty($$
      WHERE n.nspname = 'affiliate' AND p.prosecdef
        AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
 $$, 'every SECURITY DEFINER function sets search_path');
-SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'affiliate_admin'), false,
-          'affiliate_admin exists and cannot log in');
-SELECT ok(has_function_privilege('affiliate_admin', 'affiliate.post_journal(bigint,text,jsonb,text,jsonb)', 'EXECUTE'),
-          'affiliate_admin may post journals');
-SELECT ok(NOT has_table_privilege('affiliate_admin', 'affiliate.posting', 'INSERT'),
-          'affiliate_admin cannot write the ledger tables directly');
--- the keys of the device/IP hashes: not even affiliate_admin reads them
-SELECT ok(NOT has_table_privilege('affiliate_admin', 'affiliate.program_secret', 'SELECT')
-          AND NOT has_any_column_privilege('affiliate_admin', 'affiliate.program_secret', 'SELECT'),
-          'affiliate_admin cannot SELECT affiliate.program_secret (nor any column of it)');
-CREATE ROLE pgtap_affiliate_admin NOLOGIN IN ROLE affiliate_admin;
-SET LOCAL ROLE pgtap_affiliate_admin;
+SELECT is((SELECT array_agg(rolname::text ORDER BY rolname) FROM pg_roles
+            WHERE rolname IN ('affiliate_operator', 'affiliate_admin', 'affiliate_member', 'affiliate_anon')
+              AND NOT rolcanlogin),
+          ARRAY['affiliate_admin', 'affiliate_anon', 'affiliate_member', 'affiliate_operator'],
+          'the four roles exist and cannot log in');
+SELECT ok(has_function_privilege('affiliate_operator', 'affiliate.post_journal(bigint,text,jsonb,text,jsonb)', 'EXECUTE'),
+          'affiliate_operator may post journals');
+SELECT ok(NOT has_table_privilege('affiliate_operator', 'affiliate.posting', 'INSERT'),
+          'affiliate_operator cannot write the ledger tables directly');
+-- the keys of the device/IP hashes: not even affiliate_operator reads them
+SELECT ok(NOT has_table_privilege('affiliate_operator', 'affiliate.program_secret', 'SELECT')
+          AND NOT has_any_column_privilege('affiliate_operator', 'affiliate.program_secret', 'SELECT'),
+          'affiliate_operator cannot SELECT affiliate.program_secret (nor any column of it)');
+CREATE ROLE pgtap_affiliate_operator NOLOGIN IN ROLE affiliate_operator;
+SET LOCAL ROLE pgtap_affiliate_operator;
 SELECT throws_ok($$SELECT hash_key FROM affiliate.program_secret$$, '42501', NULL,
-                 'a member of affiliate_admin is refused reading the hash keys');
+                 'a member of affiliate_operator is refused reading the hash keys');
 RESET ROLE;
+-- row-level security is on for every table
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'affiliate' AND c.relkind = 'r' AND NOT c.relrowsecurity
+$$, 'row-level security is enabled on every table of affiliate');
 
 -- the ledger is append-only, also against the owner
 SELECT affiliate.create_program('tap', 'INR') AS tap \gset

@@ -47,8 +47,8 @@ SELECT affiliate.post_journal(1, 'x', '[]');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
--- affiliate_admin calls the API (SECURITY DEFINER) and reads, but cannot write tables directly
-CREATE ROLE affiliate_test_admin NOLOGIN IN ROLE affiliate_admin;
+-- affiliate_operator calls the API (SECURITY DEFINER) and reads, but cannot write tables directly
+CREATE ROLE affiliate_test_admin NOLOGIN IN ROLE affiliate_operator;
 SET ROLE affiliate_test_admin;
 SELECT affiliate.post_journal(:p, 'fund',
     '[{"member": 2, "kind": "available", "amount": 70}, {"kind": "revenue", "amount": -70}]') IS NOT NULL AS posted;

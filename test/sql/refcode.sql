@@ -366,16 +366,16 @@ SELECT count(*) AS tried, count(*) FILTER (WHERE refcode_is_valid(variant)) AS a
  WHERE a1.s <> substr(code, 1, 1) AND a2.s <> substr(code, 2, 1);
 
 -- ---------------------------------------------------------------------------
--- Privileges: nothing for PUBLIC; affiliate_admin may use the type
+-- Privileges: nothing for PUBLIC; affiliate_operator may use the type
 -- ---------------------------------------------------------------------------
-SELECT count(*) FILTER (WHERE has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')) AS admin_may_execute,
+SELECT count(*) FILTER (WHERE has_function_privilege('affiliate_operator', p.oid, 'EXECUTE')) AS admin_may_execute,
        count(*) FILTER (WHERE EXISTS (SELECT 1 FROM aclexplode(p.proacl) x WHERE x.grantee = 0)) AS public_may_execute
   FROM pg_proc p
  WHERE p.pronamespace = 'affiliate'::regnamespace AND p.proname ~ 'refcode';
-SELECT has_type_privilege('affiliate_admin', 'affiliate.refcode', 'USAGE') AS admin_usage,
+SELECT has_type_privilege('affiliate_operator', 'affiliate.refcode', 'USAGE') AS admin_usage,
        EXISTS (SELECT 1 FROM pg_type t, aclexplode(t.typacl) x
                 WHERE t.oid = 'affiliate.refcode'::regtype AND x.grantee = 0) AS public_usage;
-SET ROLE affiliate_admin;
+SET ROLE affiliate_operator;
 SELECT '7K3QX9M2R'::refcode = '7k3q-x9m2-r' AS eq, '00'::refcode < 'ZV' AS lt,
        refcode_is_valid('7K3QX9M2R') AS valid, refcode_error('7K3QX9M2X') IS NOT NULL AS has_error,
        new_refcode(6) IS NOT NULL AS generated;

@@ -176,7 +176,7 @@ SELECT (SELECT device_hash FROM affiliate.member WHERE id = :cross)
        <> (SELECT device_hash FROM affiliate.member WHERE external_id = 'joiner1') AS keyed_per_program;
 SELECT ua_hash IS NOT NULL AS ua_hashed, channel FROM affiliate.click WHERE id = :early_click;
 -- nobody but the extension's owner reads the keys
-SELECT has_table_privilege('affiliate_admin', 'affiliate.program_secret', 'SELECT') AS admin_reads_keys;
+SELECT has_table_privilege('affiliate_operator', 'affiliate.program_secret', 'SELECT') AS admin_reads_keys;
 SELECT count(*) AS keys FROM affiliate.program_secret;
 
 SELECT * FROM affiliate.verify();

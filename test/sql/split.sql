@@ -11,7 +11,7 @@ RESET client_min_messages;
 -- a pure function: immutable, parallel safe, not strict (NULLs are refused)
 SELECT provolatile, proparallel, proisstrict, prorettype::regtype
   FROM pg_proc WHERE oid = 'affiliate.split(bigint, integer[], bigint, text)'::regprocedure;
-SELECT has_function_privilege('affiliate_admin', 'affiliate.split(bigint, integer[], bigint, text)', 'EXECUTE')
+SELECT has_function_privilege('affiliate_operator', 'affiliate.split(bigint, integer[], bigint, text)', 'EXECUTE')
        AS admin_may_split;
 
 -- The OTT shop (DESIGN 4.1): price Rs 135, cost Rs 42, profit Rs 93; level 1

@@ -33,7 +33,7 @@ SELECT invariant FROM affiliate.verify(:p) ORDER BY 1;
 
 -- 0.2.0 data: the commission is released, then the update to 0.3.0
 SELECT affiliate.release_due(now() + interval '2 days');
-ALTER EXTENSION pg_affiliate UPDATE;
+ALTER EXTENSION pg_affiliate UPDATE TO '0.3.0';
 SELECT extversion FROM pg_extension WHERE extname = 'pg_affiliate';
 -- the wallet works on the old data
 SELECT * FROM affiliate.balance(:p, :m);
@@ -42,6 +42,18 @@ SELECT status, amount, destination_masked FROM affiliate.approve_withdrawal(:p, 
 SELECT * FROM affiliate.balance(:p, :m);
 SELECT kind, amount, available_balance, withdrawing_balance FROM affiliate.wallet_transactions(:p, :m);
 -- the same invariants fail as before the update, and no new ones
+SELECT invariant FROM affiliate.verify(:p) ORDER BY 1;
+
+-- 0.3.0 -> 0.4.0: the HTTP API; over it the member cancels a new request
+ALTER EXTENSION pg_affiliate UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_affiliate';
+SELECT affiliate.request_withdrawal(:p, :m, 100, 'upi', 'old@upi') AS w2 \gset
+BEGIN;
+SET LOCAL ROLE affiliate_member;
+SELECT set_config('request.jwt.claims', json_build_object('program', :p, 'sub', 'new member')::text, true);
+SELECT status FROM affiliate_api.cancel_withdrawal(:w2);
+SELECT * FROM affiliate_api.my_balance();
+COMMIT;
 SELECT invariant FROM affiliate.verify(:p) ORDER BY 1;
 
 -- the catalog of the extension's objects, as text
@@ -56,7 +68,8 @@ CREATE FUNCTION pg_temp.snap(path text) RETURNS void LANGUAGE sql AS $$
     -- functions: definition, config, security, privileges
     SELECT path, p.oid::regprocedure::text || ' ' || pg_get_functiondef(p.oid)
                  || coalesce(array_to_string(p.proacl, ','), '')
-      FROM pg_proc p WHERE p.pronamespace = 'affiliate'::regnamespace AND p.prokind <> 'a'
+      FROM pg_proc p WHERE p.pronamespace IN ('affiliate'::regnamespace, 'affiliate_api'::regnamespace)
+       AND p.prokind <> 'a'
     UNION ALL
     -- columns
     SELECT path, c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
@@ -65,7 +78,8 @@ CREATE FUNCTION pg_temp.snap(path text) RETURNS void LANGUAGE sql AS $$
                  || coalesce(' identity ' || nullif(a.attidentity::text, ''), '')
       FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
       LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
-     WHERE c.relnamespace = 'affiliate'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE c.relnamespace IN ('affiliate'::regnamespace, 'affiliate_api'::regnamespace)
+       AND a.attnum > 0 AND NOT a.attisdropped
     UNION ALL
     -- constraints and indexes
     SELECT path, conrelid::regclass::text || ' ' || pg_get_constraintdef(oid)
@@ -75,8 +89,20 @@ CREATE FUNCTION pg_temp.snap(path text) RETURNS void LANGUAGE sql AS $$
      WHERE c.relnamespace = 'affiliate'::regnamespace
     UNION ALL
     -- privileges of tables, views, sequences and types
-    SELECT path, c.relname || ' acl ' || coalesce(array_to_string(c.relacl, ','), '')
-      FROM pg_class c WHERE c.relnamespace = 'affiliate'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+    SELECT path, c.relnamespace::regnamespace || '.' || c.relname || ' acl ' || coalesce(array_to_string(c.relacl, ','), '')
+                 || ' rls ' || c.relrowsecurity || coalesce(' ' || array_to_string(c.reloptions, ','), '')
+      FROM pg_class c WHERE c.relnamespace IN ('affiliate'::regnamespace, 'affiliate_api'::regnamespace)
+       AND c.relkind IN ('r', 'v', 'S')
+    UNION ALL
+    -- views and row-level security policies
+    SELECT path, c.relname || ' view ' || pg_get_viewdef(c.oid)
+      FROM pg_class c WHERE c.relnamespace = 'affiliate_api'::regnamespace AND c.relkind = 'v'
+    UNION ALL
+    SELECT path, format('policy %s on %s to %s for %s using %s', p.policyname, p.tablename, p.roles, p.cmd, p.qual)
+      FROM pg_policies p WHERE p.schemaname = 'affiliate'
+    UNION ALL
+    SELECT path, n.nspname || ' acl ' || coalesce(array_to_string(n.nspacl, ','), '')
+      FROM pg_namespace n WHERE n.nspname IN ('affiliate', 'affiliate_api')
     UNION ALL
     SELECT path, t.typname || ' acl ' || coalesce(array_to_string(t.typacl, ','), '')
       FROM pg_type t WHERE t.typnamespace = 'affiliate'::regnamespace
@@ -96,7 +122,7 @@ CREATE EXTENSION pg_affiliate;
 RESET client_min_messages;
 SELECT pg_temp.snap('fresh');
 
--- the direct 0.2.0 -> 0.3.0 path gives the same catalog as well
+-- the direct 0.2.0 -> 0.3.0 -> 0.4.0 path gives the same catalog as well
 SET client_min_messages = warning;
 DROP EXTENSION pg_affiliate CASCADE;
 CREATE EXTENSION pg_affiliate VERSION '0.2.0';

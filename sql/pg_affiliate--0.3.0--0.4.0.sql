@@ -1,0 +1,1012 @@
+-- pg_affiliate 0.3.0 -> 0.4.0: the HTTP API through PostgREST (schema
+-- affiliate_api, roles, row-level security, JWT claims), member-cancelled
+-- withdrawals, and the SQL role affiliate_operator, which takes over what
+-- affiliate_admin could do in 0.3.0 (affiliate_admin is now the HTTP admin
+-- of one program).  The objects are the same as in pg_affiliate--0.4.0.sql
+-- (test/sql/upgrade.sql compares the catalogs of both paths).
+
+\echo Use "ALTER EXTENSION pg_affiliate UPDATE TO '0.4.0'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- Roles (NOLOGIN, created only if missing; roles are cluster-wide and are
+-- not dropped with the extension).
+--   affiliate_operator  trusted SQL: application back ends, DBAs, jobs; every
+--                       program (the SQL API in schema affiliate)
+--   affiliate_admin     HTTP: the admin of the program named by the JWT
+--   affiliate_member    HTTP: the member named by the JWT (sub, program)
+--   affiliate_anon      HTTP: no JWT
+-- The HTTP roles reach only schema affiliate_api (docs/postgrest.md).
+-- ---------------------------------------------------------------------------
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['affiliate_operator', 'affiliate_admin', 'affiliate_member', 'affiliate_anon'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$roles$;
+
+-- ---------------------------------------------------------------------------
+-- affiliate_admin no longer has the SQL API: affiliate_operator has it.
+-- Grant affiliate_operator to the logins that used affiliate_admin in SQL.
+-- ---------------------------------------------------------------------------
+REVOKE ALL ON ALL TABLES IN SCHEMA affiliate FROM affiliate_admin;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA affiliate FROM affiliate_admin;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA affiliate FROM affiliate_admin;
+REVOKE ALL ON TYPE affiliate.refcode, affiliate.conversion_input FROM affiliate_admin;
+REVOKE ALL ON SCHEMA affiliate FROM affiliate_admin;
+REVOKE USAGE ON TYPE affiliate.refcode FROM PUBLIC;
+GRANT USAGE ON TYPE affiliate.refcode TO affiliate_operator;
+GRANT EXECUTE ON FUNCTION
+    affiliate.refcode_eq(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_ne(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_lt(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_le(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_gt(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_ge(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_cmp(affiliate.refcode, affiliate.refcode),
+    affiliate.refcode_hash(affiliate.refcode),
+    affiliate.refcode_hash_extended(affiliate.refcode, bigint),
+    affiliate.refcode_is_valid(text),
+    affiliate.refcode_error(text),
+    affiliate.new_refcode(integer)
+TO affiliate_operator;
+GRANT EXECUTE ON FUNCTION affiliate.split(bigint, integer[], bigint, text) TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
+-- Withdrawals: the member may cancel one that is still requested.
+-- ---------------------------------------------------------------------------
+ALTER TABLE affiliate.withdrawal DROP CONSTRAINT withdrawal_status_check;
+ALTER TABLE affiliate.withdrawal ADD CONSTRAINT withdrawal_status_check CHECK (status IN ('requested', 'approved', 'rejected', 'paid', 'failed', 'cancelled'));
+COMMENT ON TABLE affiliate.withdrawal IS
+    'Payout requests: requested -> approved -> paid | failed, or requested -> rejected | cancelled. Written only by the C state machine.';
+
+CREATE OR REPLACE FUNCTION affiliate.withdrawals(program_id bigint, status text DEFAULT NULL, max_rows integer DEFAULT 100)
+    RETURNS TABLE (withdrawal_id bigint, member_id bigint, external_id text, member_status text,
+                   asset text, amount bigint, withdrawal_status text, method text, destination_masked text,
+                   requested_at timestamptz, decided_at timestamptz, paid_at timestamptz,
+                   failed_at timestamptz, provider_ref text, reason text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF program_id IS NULL OR max_rows IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id and max_rows must not be null';
+    END IF;
+    IF withdrawals.status IS NOT NULL
+       AND withdrawals.status NOT IN ('requested', 'approved', 'rejected', 'paid', 'failed', 'cancelled') THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('invalid withdrawal status "%s"', withdrawals.status),
+            HINT = 'A withdrawal is requested, approved, rejected, paid, failed or cancelled.';
+    END IF;
+    IF max_rows < 1 OR max_rows > 10000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'max_rows must be between 1 and 10000';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.program p WHERE p.id = withdrawals.program_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('program %s does not exist', withdrawals.program_id);
+    END IF;
+    RETURN QUERY
+    SELECT w.id, w.member_id, m.external_id, m.status, w.asset, w.amount, w.status, w.method,
+           w.destination_masked, w.requested_at, w.decided_at, w.paid_at, w.failed_at,
+           w.provider_ref, w.reason
+      FROM affiliate.withdrawal w
+      JOIN affiliate.member m ON m.program_id = w.program_id AND m.id = w.member_id
+     WHERE w.program_id = withdrawals.program_id
+       AND (withdrawals.status IS NULL OR w.status = withdrawals.status)
+     ORDER BY w.requested_at, w.id
+     LIMIT max_rows;
+END
+$$;
+COMMENT ON FUNCTION affiliate.withdrawals(bigint, text, integer) IS
+    'Admin: withdrawals of a program (optionally in one status), oldest first, with their members.';
+
+CREATE OR REPLACE FUNCTION affiliate.withdrawal_totals(program_id bigint)
+    RETURNS TABLE (status text, asset text, withdrawals bigint, amount bigint, members bigint,
+                   oldest timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF program_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.program p WHERE p.id = withdrawal_totals.program_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('program %s does not exist', withdrawal_totals.program_id);
+    END IF;
+    RETURN QUERY
+    SELECT w.status, w.asset, count(*), sum(w.amount)::bigint, count(DISTINCT w.member_id),
+           min(w.requested_at)
+      FROM affiliate.withdrawal w
+     WHERE w.program_id = withdrawal_totals.program_id
+     GROUP BY w.status, w.asset
+     ORDER BY array_position(ARRAY['requested', 'approved', 'paid', 'failed', 'rejected', 'cancelled'], w.status), w.asset;
+END
+$$;
+COMMENT ON FUNCTION affiliate.withdrawal_totals(bigint) IS
+    'Admin: count, amount, members and oldest request of a program''s withdrawals per status and asset.';
+
+CREATE FUNCTION affiliate.cancel_withdrawal(program_id bigint, withdrawal_id bigint)
+    RETURNS affiliate.withdrawal
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'cancel_withdrawal';
+COMMENT ON FUNCTION affiliate.cancel_withdrawal(bigint, bigint) IS
+    'The member takes back a withdrawal still requested: requested -> cancelled (withdrawing -> available); audited.';
+
+-- ---------------------------------------------------------------------------
+-- Who calls over HTTP (src/api.c): the PostgREST claims, resolved once per
+-- request.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate.claimed_program() RETURNS bigint
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'claimed_program';
+COMMENT ON FUNCTION affiliate.claimed_program() IS
+    'The "program" claim of the request''s JWT; 42501 without one.';
+
+-- SECURITY DEFINER: it reads affiliate.member, whose row-level security
+-- policies call it.
+CREATE FUNCTION affiliate.current_member() RETURNS bigint
+    LANGUAGE c STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'current_member';
+COMMENT ON FUNCTION affiliate.current_member() IS
+    'The calling member: the member of the claimed program whose external_id is the JWT "sub"; 42501 when there is none.';
+
+-- The client's address and user agent as PostgREST passes them
+-- (request.headers); NULL when absent or not an address.
+CREATE FUNCTION affiliate.request_client() RETURNS TABLE (ip inet, user_agent text)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h jsonb := nullif(current_setting('request.headers', true), '')::jsonb;
+    a text := btrim(split_part(coalesce(h->>'x-forwarded-for', h->>'x-real-ip', ''), ',', 1));
+BEGIN
+    ip := NULL;
+    IF a ~ '^[0-9A-Fa-f:.]{2,45}$' THEN
+        BEGIN
+            ip := a::inet;
+        EXCEPTION WHEN invalid_text_representation THEN
+            ip := NULL;
+        END;
+    END IF;
+    user_agent := left(nullif(h->>'user-agent', ''), 2000);
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION affiliate.request_client() IS
+    'The HTTP client''s IP (first X-Forwarded-For entry, else X-Real-IP) and User-Agent from request.headers.';
+
+-- Re-raise an engine error for HTTP: P0002 (not found) becomes PT404 and
+-- 55000 (not in the required state) PT409, which PostgREST answers with
+-- 404 and 409; every other SQLSTATE is kept.  Message, detail and hint are
+-- kept.
+CREATE FUNCTION affiliate.api_error(state text, message text, detail text, hint text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    code text := CASE state WHEN 'P0002' THEN 'PT404' WHEN '55000' THEN 'PT409' ELSE state END;
+BEGIN
+    IF detail IS NOT NULL AND detail <> '' AND hint IS NOT NULL AND hint <> '' THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, DETAIL = detail, HINT = hint;
+    ELSIF detail IS NOT NULL AND detail <> '' THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, DETAIL = detail;
+    ELSIF hint IS NOT NULL AND hint <> '' THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, HINT = hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION affiliate.api_error(text, text, text, text) IS
+    'Raise an engine error again with the SQLSTATE PostgREST maps to the right HTTP status (P0002 -> PT404, 55000 -> PT409).';
+
+-- ---------------------------------------------------------------------------
+-- Row-level security on every table.  The engines run as the extension
+-- owner (SECURITY DEFINER), which the policies do not restrict; they decide
+-- what the roles that read tables see: affiliate_operator everything,
+-- affiliate_admin the rows of the claimed program, affiliate_member their
+-- own rows, affiliate_anon nothing (it reads no table).
+-- ---------------------------------------------------------------------------
+ALTER TABLE affiliate.program ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.account ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.journal ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.posting ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.balance_delta ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.balance_checkpoint ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.program_secret ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.member ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.click ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.plan ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.conversion ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.commission ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.refund ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.withdrawal ENABLE ROW LEVEL SECURITY;
+
+-- the operator: every program (program_secret has no policy: nobody)
+CREATE POLICY operator_all ON affiliate.program TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.audit_log TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.account TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.journal TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.posting TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.balance_delta TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.balance_checkpoint TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.member TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.click TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.plan TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.conversion TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.commission TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.refund TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.withdrawal TO affiliate_operator USING (true);
+
+-- the admin of the claimed program
+CREATE POLICY admin_program ON affiliate.program TO affiliate_admin
+    USING (id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.audit_log TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.account TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.journal TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.posting TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.balance_delta TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.balance_checkpoint TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.member TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.click TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.plan TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.conversion TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.commission TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.refund TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.withdrawal TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+
+-- the member: their program, their own rows
+CREATE POLICY member_own ON affiliate.program TO affiliate_member
+    USING (id = (SELECT affiliate.claimed_program()));
+CREATE POLICY member_own ON affiliate.member TO affiliate_member
+    USING (program_id = (SELECT affiliate.claimed_program()) AND id = (SELECT affiliate.current_member()));
+CREATE POLICY member_own ON affiliate.conversion TO affiliate_member
+    USING (program_id = (SELECT affiliate.claimed_program()) AND buyer_id = (SELECT affiliate.current_member()));
+CREATE POLICY member_own ON affiliate.commission TO affiliate_member
+    USING (program_id = (SELECT affiliate.claimed_program()) AND beneficiary_id = (SELECT affiliate.current_member()));
+CREATE POLICY member_own ON affiliate.withdrawal TO affiliate_member
+    USING (program_id = (SELECT affiliate.claimed_program()) AND member_id = (SELECT affiliate.current_member()));
+
+-- ---------------------------------------------------------------------------
+-- The HTTP API: schema affiliate_api, served by PostgREST
+-- (docs/postgrest.md).  Views run as the caller (security_invoker), so the
+-- row-level security above decides what each role sees; functions are
+-- SECURITY DEFINER with an empty search_path and take the program and the
+-- member from the JWT claims, never from their arguments.
+-- ---------------------------------------------------------------------------
+CREATE SCHEMA affiliate_api;
+COMMENT ON SCHEMA affiliate_api IS 'pg_affiliate''s HTTP API (PostgREST db-schemas): views and RPC functions.';
+
+-- Views.  admin: their program's rows; member: their own.
+CREATE VIEW affiliate_api.program WITH (security_invoker = true) AS
+SELECT p.id AS program_id, p.name, p.currency, p.hold_period, p.min_withdrawal, p.rounding_unit,
+       p.rounding, p.attribution, p.attribution_window, p.clawback, p.created_at
+  FROM affiliate.program p;
+COMMENT ON VIEW affiliate_api.program IS 'The caller''s program and its settings.';
+
+CREATE VIEW affiliate_api.members WITH (security_invoker = true) AS
+SELECT m.id AS member_id, m.external_id, m.code::text AS code, m.sponsor_id, m.status,
+       pg_catalog.cardinality(m.upline) AS depth, m.joined_at
+  FROM affiliate.member m;
+COMMENT ON VIEW affiliate_api.members IS 'Members: an admin sees the program''s, a member their own row.';
+
+CREATE VIEW affiliate_api.commissions WITH (security_invoker = true) AS
+SELECT c.id AS commission_id, c.beneficiary_id AS member_id, c.conversion_id, c.plan_id, c.level,
+       c.amount, c.status, c.hold_until, c.reversed, c.released, c.written_off, c.released_at,
+       c.created_at
+  FROM affiliate.commission c;
+COMMENT ON VIEW affiliate_api.commissions IS 'Commissions: an admin sees the program''s, a member those they earn.';
+
+CREATE VIEW affiliate_api.withdrawals WITH (security_invoker = true) AS
+SELECT w.id AS withdrawal_id, w.member_id, w.asset, w.amount, w.debt_settled, w.status, w.method,
+       w.destination_masked, w.requested_at, w.decided_at, w.paid_at, w.failed_at, w.provider_ref,
+       w.reason
+  FROM affiliate.withdrawal w;
+COMMENT ON VIEW affiliate_api.withdrawals IS 'Withdrawals (destination masked): an admin sees the program''s, a member their own.';
+
+CREATE VIEW affiliate_api.conversions WITH (security_invoker = true) AS
+SELECT v.id AS conversion_id, v.external_ref, v.buyer_id, v.referrer_id, v.seller_id, v.product,
+       v.amount, v.cost, v.refunded, v.status, v.occurred_at, v.recorded_at
+  FROM affiliate.conversion v;
+COMMENT ON VIEW affiliate_api.conversions IS 'Orders: an admin sees the program''s, a member their own purchases.';
+
+CREATE VIEW affiliate_api.plans WITH (security_invoker = true) AS
+SELECT l.id AS plan_id, l.name, l.beneficiary, l.product, l.base, l.rates_bp, l.flat, l.caps,
+       l.recurring, l.min_direct, l.created_at
+  FROM affiliate.plan l;
+COMMENT ON VIEW affiliate_api.plans IS 'Admin: the program''s commission plans.';
+
+CREATE VIEW affiliate_api.audit_log WITH (security_invoker = true) AS
+SELECT a.id AS audit_id, a.at, a.actor, a.db_role, a.action, a.detail
+  FROM affiliate.audit_log a;
+COMMENT ON VIEW affiliate_api.audit_log IS 'Admin: the program''s audit trail.';
+
+-- anon ----------------------------------------------------------------------
+
+CREATE FUNCTION affiliate_api.lookup_code(program_id bigint, code text,
+                                          OUT program_name text, OUT valid boolean,
+                                          OUT active boolean, OUT error text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+BEGIN
+    SELECT p.name INTO program_name FROM affiliate.program p WHERE p.id = lookup_code.program_id;
+    IF NOT FOUND THEN
+        PERFORM affiliate.api_error('P0002', pg_catalog.format('program %s does not exist', lookup_code.program_id),
+                                    NULL, NULL);
+    END IF;
+    error := affiliate.refcode_error(coalesce(code, ''));
+    valid := error IS NULL;
+    active := valid AND EXISTS (SELECT 1 FROM affiliate.member m
+                                 WHERE m.program_id = lookup_code.program_id
+                                   AND m.code OPERATOR(affiliate.=) code::affiliate.refcode
+                                   AND m.status = 'active');
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.lookup_code(bigint, text) IS
+    'anon: is this a well-formed referral code, and does an active member of the program own it? With the program''s name.';
+
+CREATE FUNCTION affiliate_api.record_click(program_id bigint, code text, channel text DEFAULT NULL, landing_page text DEFAULT NULL,
+                                           device_id text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c record;
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    SELECT * INTO c FROM affiliate.request_client();
+    RETURN affiliate.record_click(program_id, code, channel, c.ip, c.user_agent, pg_catalog.now(),
+                                  device_id, landing_page);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.record_click(bigint, text, text, text, text) IS
+    'anon: record a visit through a referral link; the IP and user agent come from the request headers.';
+
+-- member ---------------------------------------------------------------------
+
+CREATE FUNCTION affiliate_api.join(referral_code text DEFAULT NULL, device_id text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    prog bigint;
+    sub text;
+    who bigint;
+    c record;
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    prog := affiliate.claimed_program();
+    sub := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb->>'sub';
+    IF sub IS NULL OR sub = '' THEN
+        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'the request names no member',
+            DETAIL = 'The JWT must carry a "sub" claim: the member''s external id in the program.';
+    END IF;
+    SELECT x.id INTO who FROM affiliate.member x WHERE x.program_id = prog AND x.external_id = sub;
+    IF FOUND THEN
+        RETURN who;         -- joining again changes nothing
+    END IF;
+    SELECT * INTO c FROM affiliate.request_client();
+    RETURN affiliate.add_member(prog, sub, referral_code, device_id, c.ip);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.join(text, text) IS
+    'member: join the claimed program as the JWT subject (sponsor from the referral code or an attributed click); returns the member id; joining again returns it unchanged.';
+
+CREATE FUNCTION affiliate_api.me(OUT member_id bigint, OUT external_id text, OUT code text, OUT status text,
+                                 OUT joined_at timestamptz, OUT sponsor_code text, OUT direct_referrals bigint,
+                                 OUT team_size bigint)
+    RETURNS record
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT m.id, m.external_id, m.code::text, m.status, m.joined_at, s.code::text,
+           (SELECT pg_catalog.count(*) FROM affiliate.member d
+             WHERE d.program_id = m.program_id AND d.sponsor_id = m.id),
+           affiliate.team_size(m.program_id, m.id)
+      FROM affiliate.member m
+      LEFT JOIN affiliate.member s ON s.program_id = m.program_id AND s.id = m.sponsor_id
+     WHERE m.program_id = affiliate.claimed_program() AND m.id = affiliate.current_member()
+$$;
+COMMENT ON FUNCTION affiliate_api.me() IS
+    'member: the caller''s profile: code, sponsor''s code, direct referrals and team size.';
+
+CREATE FUNCTION affiliate_api.my_tree(depth integer DEFAULT NULL)
+    RETURNS TABLE (level integer, member_id bigint, code text, sponsor_id bigint, status text, joined_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT d.level, d.member_id, d.code::text, d.sponsor_id, d.status, d.joined_at
+      FROM affiliate.downline(affiliate.claimed_program(), affiliate.current_member(), depth) d
+$$;
+COMMENT ON FUNCTION affiliate_api.my_tree(integer) IS
+    'member: the caller''s referral tree (their downline only), level 1 = direct referrals, up to depth levels.';
+
+CREATE FUNCTION affiliate_api.my_balance()
+    RETURNS TABLE (asset text, pending bigint, available bigint, withdrawing bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT b.asset, b.pending, b.available, b.withdrawing
+      FROM affiliate.balance(affiliate.claimed_program(), affiliate.current_member()) b
+$$;
+COMMENT ON FUNCTION affiliate_api.my_balance() IS
+    'member: the caller''s wallet per asset: pending, available, withdrawing.';
+
+CREATE FUNCTION affiliate_api.my_transactions(since timestamptz DEFAULT NULL, max_rows integer DEFAULT 100)
+    RETURNS TABLE (at timestamptz, journal_id bigint, kind text, asset text, amount bigint, pending_balance bigint,
+             available_balance bigint, withdrawing_balance bigint, reference text, withdrawal_id bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT t.* FROM affiliate.wallet_transactions(affiliate.claimed_program(), affiliate.current_member(),
+                                                  since, max_rows) t
+$$;
+COMMENT ON FUNCTION affiliate_api.my_transactions(timestamptz, integer) IS
+    'member: the caller''s wallet history, newest first, with running balances.';
+
+CREATE FUNCTION affiliate_api.request_withdrawal(amount bigint, method text, destination text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN affiliate.request_withdrawal(affiliate.claimed_program(), affiliate.current_member(),
+                                        amount, method, destination);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.request_withdrawal(bigint, text, text) IS
+    'member: ask for a payout of amount (minor units) to a destination (UPI id, account); returns the withdrawal id.';
+
+CREATE FUNCTION affiliate_api.cancel_withdrawal(withdrawal_id bigint)
+    RETURNS affiliate_api.withdrawals
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    prog bigint;
+    row affiliate_api.withdrawals;
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    prog := affiliate.claimed_program();
+    -- another member's withdrawal does not exist for the caller
+    IF NOT EXISTS (SELECT 1 FROM affiliate.withdrawal x
+                    WHERE x.program_id = prog AND x.id = withdrawal_id
+                      AND x.member_id = affiliate.current_member()) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = pg_catalog.format('withdrawal %s does not exist', withdrawal_id);
+    END IF;
+    PERFORM affiliate.cancel_withdrawal(prog, withdrawal_id);
+    SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = cancel_withdrawal.withdrawal_id;
+    RETURN row;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.cancel_withdrawal(bigint) IS
+    'member: take back a withdrawal that is still requested (the money returns to available).';
+
+-- admin ----------------------------------------------------------------------
+
+CREATE FUNCTION affiliate_api.program_settings()
+    RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT affiliate.program_settings(affiliate.claimed_program())
+$$;
+COMMENT ON FUNCTION affiliate_api.program_settings() IS
+    'admin: the program''s settings as JSON.';
+
+CREATE FUNCTION affiliate_api.update_program_settings(settings jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN affiliate.update_program_settings(affiliate.claimed_program(), settings);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.update_program_settings(jsonb) IS
+    'admin: change settings (validated, audited); returns the settings after the change.';
+
+CREATE FUNCTION affiliate_api.set_plan(name text, levels integer[], base text DEFAULT 'profit', recurring interval DEFAULT NULL,
+                                       product text DEFAULT NULL, beneficiary text DEFAULT 'upline', flat bigint[] DEFAULT NULL,
+                                       caps bigint[] DEFAULT NULL, qualification jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN affiliate.set_plan(affiliate.claimed_program(), name, levels, base, recurring, product,
+                              beneficiary, flat, caps, qualification);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_plan(text, integer[], text, interval, text, text, bigint[], bigint[], jsonb) IS
+    'admin: add a commission plan (it becomes the active one for its beneficiary kind and product); returns its id.';
+
+CREATE FUNCTION affiliate_api.add_member(external_id text, referral_code text DEFAULT NULL, device_id text DEFAULT NULL, ip inet DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN affiliate.add_member(affiliate.claimed_program(), external_id, referral_code, device_id, ip);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.add_member(text, text, text, inet) IS
+    'admin (server key): add a member to the program; returns the member id.';
+
+CREATE FUNCTION affiliate_api.set_member_status(member_id bigint, status text, reason text DEFAULT NULL)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN affiliate.set_member_status(affiliate.claimed_program(), member_id, status, reason);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_member_status(bigint, text, text) IS
+    'admin: set a member active, inactive or blocked; returns the old status.';
+
+CREATE FUNCTION affiliate_api.move_member(member_id bigint, new_sponsor_id bigint)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN affiliate.move_member(affiliate.claimed_program(), member_id, new_sponsor_id);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.move_member(bigint, bigint) IS
+    'admin: move a member and their subtree under a new sponsor; returns the rows rewritten.';
+
+CREATE FUNCTION affiliate_api.member_tree(member_id bigint, depth integer DEFAULT NULL)
+    RETURNS TABLE (level integer, member_id bigint, external_id text, sponsor_id bigint, code text, status text, joined_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT d.level, d.member_id, d.external_id, d.sponsor_id, d.code::text, d.status, d.joined_at
+      FROM affiliate.downline(affiliate.claimed_program(), member_id, depth) d
+$$;
+COMMENT ON FUNCTION affiliate_api.member_tree(bigint, integer) IS
+    'admin: a member''s referral tree up to depth levels.';
+
+CREATE FUNCTION affiliate_api.record_conversion(external_ref text, buyer_id bigint, amount bigint, cost bigint DEFAULT 0,
+                                                occurred_at timestamptz DEFAULT NULL, product text DEFAULT NULL,
+                                                seller_id bigint DEFAULT NULL)
+    RETURNS SETOF affiliate_api.commissions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    ids bigint[];
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    -- two statements: the second must see the rows the first wrote
+    ids := ARRAY(SELECT c.id FROM affiliate.record_conversion(affiliate.claimed_program(), external_ref,
+                     buyer_id, amount, cost, occurred_at, product, seller_id) c);
+    RETURN QUERY
+    SELECT v.* FROM affiliate_api.commissions v WHERE v.commission_id = ANY (ids) ORDER BY v.commission_id;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint) IS
+    'admin (server key): record a paid order and its commissions, idempotent on external_ref.';
+
+CREATE FUNCTION affiliate_api.refund_conversion(external_ref text, reason text DEFAULT NULL, amount bigint DEFAULT NULL, refund_ref text DEFAULT NULL)
+    RETURNS SETOF affiliate_api.commissions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    ids bigint[];
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    ids := ARRAY(SELECT c.id FROM affiliate.refund_conversion(affiliate.claimed_program(), external_ref,
+                     reason, amount, refund_ref) c);
+    RETURN QUERY
+    SELECT v.* FROM affiliate_api.commissions v WHERE v.commission_id = ANY (ids) ORDER BY v.commission_id;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.refund_conversion(text, text, bigint, text) IS
+    'admin (server key): refund an order fully or partly; reverses or claws back its commissions; idempotent.';
+
+CREATE FUNCTION affiliate_api.member_balance(member_id bigint)
+    RETURNS TABLE (asset text, pending bigint, available bigint, withdrawing bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN QUERY SELECT b.* FROM affiliate.balance(affiliate.claimed_program(), member_id) b;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.member_balance(bigint) IS
+    'admin: a member''s wallet per asset.';
+
+CREATE FUNCTION affiliate_api.member_transactions(member_id bigint, since timestamptz DEFAULT NULL, max_rows integer DEFAULT 100)
+    RETURNS TABLE (at timestamptz, journal_id bigint, kind text, asset text, amount bigint, pending_balance bigint,
+             available_balance bigint, withdrawing_balance bigint, reference text, withdrawal_id bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN QUERY SELECT t.* FROM affiliate.wallet_transactions(affiliate.claimed_program(), member_id,
+                                                               since, max_rows) t;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.member_transactions(bigint, timestamptz, integer) IS
+    'admin: a member''s wallet history, newest first, with running balances.';
+
+CREATE FUNCTION affiliate_api.withdrawal_queue(status text DEFAULT NULL, max_rows integer DEFAULT 100)
+    RETURNS TABLE (withdrawal_id bigint, member_id bigint, external_id text, member_status text, asset text,
+             amount bigint, withdrawal_status text, method text, destination_masked text,
+             requested_at timestamptz, decided_at timestamptz, paid_at timestamptz, failed_at timestamptz,
+             provider_ref text, reason text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN QUERY SELECT q.* FROM affiliate.withdrawals(affiliate.claimed_program(), status, max_rows) q;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.withdrawal_queue(text, integer) IS
+    'admin: the program''s withdrawals (optionally in one status), oldest first, with their members.';
+
+CREATE FUNCTION affiliate_api.withdrawal_totals()
+    RETURNS TABLE (status text, asset text, withdrawals bigint, amount bigint, members bigint, oldest timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN QUERY SELECT t.* FROM affiliate.withdrawal_totals(affiliate.claimed_program()) t;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.withdrawal_totals() IS
+    'admin: count, amount, members and oldest request per withdrawal status.';
+
+CREATE FUNCTION affiliate_api.approve_withdrawal(withdrawal_id bigint)
+    RETURNS affiliate_api.withdrawals
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    prog bigint;
+    row affiliate_api.withdrawals;
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    prog := affiliate.claimed_program();
+    PERFORM affiliate.approve_withdrawal(prog, withdrawal_id);
+    SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = approve_withdrawal.withdrawal_id;
+    RETURN row;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.approve_withdrawal(bigint) IS
+    'admin: requested -> approved.';
+
+CREATE FUNCTION affiliate_api.reject_withdrawal(withdrawal_id bigint, reason text)
+    RETURNS affiliate_api.withdrawals
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    prog bigint;
+    row affiliate_api.withdrawals;
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    prog := affiliate.claimed_program();
+    PERFORM affiliate.reject_withdrawal(prog, withdrawal_id, reason);
+    SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = reject_withdrawal.withdrawal_id;
+    RETURN row;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.reject_withdrawal(bigint, text) IS
+    'admin: requested -> rejected; the money returns to the member''s available balance.';
+
+CREATE FUNCTION affiliate_api.complete_withdrawal(withdrawal_id bigint, provider_ref text)
+    RETURNS affiliate_api.withdrawals
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    prog bigint;
+    row affiliate_api.withdrawals;
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    prog := affiliate.claimed_program();
+    PERFORM affiliate.complete_withdrawal(prog, withdrawal_id, provider_ref);
+    SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = complete_withdrawal.withdrawal_id;
+    RETURN row;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.complete_withdrawal(bigint, text) IS
+    'admin (or the payout webhook): approved -> paid with the provider''s transaction id; the same id again is a no-op.';
+
+CREATE FUNCTION affiliate_api.fail_withdrawal(withdrawal_id bigint, reason text)
+    RETURNS affiliate_api.withdrawals
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    prog bigint;
+    row affiliate_api.withdrawals;
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    prog := affiliate.claimed_program();
+    PERFORM affiliate.fail_withdrawal(prog, withdrawal_id, reason);
+    SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = fail_withdrawal.withdrawal_id;
+    RETURN row;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.fail_withdrawal(bigint, text) IS
+    'admin (or the payout webhook): approved -> failed; the money returns to available.';
+
+CREATE FUNCTION affiliate_api.adjust_balance(member_id bigint, amount bigint, reason text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN affiliate.adjust_balance(affiliate.claimed_program(), member_id, amount, reason);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.adjust_balance(bigint, bigint, text) IS
+    'admin: credit (or debit) a member''s available balance; audited; returns the journal id.';
+
+CREATE FUNCTION affiliate_api.pay_from_wallet(member_id bigint, amount bigint, order_ref text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+BEGIN
+    RETURN affiliate.pay_from_wallet(affiliate.claimed_program(), member_id, amount, order_ref);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(s, m, d, h);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.pay_from_wallet(bigint, bigint, text) IS
+    'admin (server key): charge a purchase to a member''s available balance; idempotent on order_ref; returns the journal id.';
+
+CREATE FUNCTION affiliate_api.verify()
+    RETURNS TABLE (invariant text, detail text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT v.invariant, v.detail FROM affiliate.verify(affiliate.claimed_program()) v
+$$;
+COMMENT ON FUNCTION affiliate_api.verify() IS
+    'admin: every broken invariant of the program; empty when all hold.';
+
+-- ---------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC; explicit grants per role.
+-- ---------------------------------------------------------------------------
+REVOKE ALL ON ALL TABLES IN SCHEMA affiliate FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA affiliate FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA affiliate FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA affiliate FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA affiliate_api FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA affiliate_api FROM PUBLIC;
+
+-- the operator: the whole SQL API, every program
+GRANT USAGE ON SCHEMA affiliate TO affiliate_operator;
+GRANT SELECT ON ALL TABLES IN SCHEMA affiliate TO affiliate_operator;
+GRANT EXECUTE ON FUNCTION
+    affiliate.program_settings(bigint),
+    affiliate.create_program(text, text, jsonb),
+    affiliate.update_program_settings(bigint, jsonb),
+    affiliate.ensure_account(bigint, bigint, text, text, boolean),
+    affiliate.post_journal(bigint, text, jsonb, text, jsonb),
+    affiliate.fold_balances(bigint, integer),
+    affiliate.account_balance(bigint, bigint),
+    affiliate.balance_at(bigint, bigint, timestamptz),
+    affiliate.verify(bigint),
+    affiliate.add_member(bigint, text, text, text, inet),
+    affiliate.record_click(bigint, text, text, inet, text, timestamptz, text, text),
+    affiliate.move_member(bigint, bigint, bigint),
+    affiliate.set_member_status(bigint, bigint, text, text),
+    affiliate.member_by_code(bigint, text),
+    affiliate.upline(bigint, bigint, integer),
+    affiliate.downline(bigint, bigint, integer),
+    affiliate.team_size(bigint, bigint),
+    affiliate.set_plan(bigint, text, integer[], text, interval, text, text, bigint[], bigint[], jsonb),
+    affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint),
+    affiliate.record_conversions(bigint, affiliate.conversion_input[]),
+    affiliate.refund_conversion(bigint, text, text, bigint, text),
+    affiliate.release_due(timestamptz, integer, bigint),
+    affiliate.balance(bigint, bigint),
+    affiliate.wallet_transactions(bigint, bigint, timestamptz, integer),
+    affiliate.adjust_balance(bigint, bigint, bigint, text),
+    affiliate.pay_from_wallet(bigint, bigint, bigint, text),
+    affiliate.request_withdrawal(bigint, bigint, bigint, text, text),
+    affiliate.approve_withdrawal(bigint, bigint),
+    affiliate.reject_withdrawal(bigint, bigint, text),
+    affiliate.complete_withdrawal(bigint, bigint, text),
+    affiliate.fail_withdrawal(bigint, bigint, text),
+    affiliate.withdrawals(bigint, text, integer),
+    affiliate.withdrawal_totals(bigint),
+    affiliate.cancel_withdrawal(bigint, bigint),
+    affiliate.claimed_program(),
+    affiliate.current_member(),
+    affiliate.request_client()
+TO affiliate_operator;
+GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_operator;
+GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs() TO affiliate_operator;
+GRANT USAGE ON TYPE affiliate.conversion_input TO affiliate_operator;
+-- the keys of the device/IP hashes are for the extension's C code only
+REVOKE ALL ON affiliate.program_secret FROM affiliate_operator;
+
+-- the HTTP roles: affiliate_api only (plus the tables behind its views,
+-- under row-level security, and the claim functions the policies call)
+GRANT USAGE ON SCHEMA affiliate_api TO affiliate_anon, affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.lookup_code(bigint, text),
+    affiliate_api.record_click(bigint, text, text, text, text)
+TO affiliate_anon, affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.join(text, text),
+    affiliate_api.me(),
+    affiliate_api.my_tree(integer),
+    affiliate_api.my_balance(),
+    affiliate_api.my_transactions(timestamptz, integer),
+    affiliate_api.request_withdrawal(bigint, text, text),
+    affiliate_api.cancel_withdrawal(bigint)
+TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.program_settings(),
+    affiliate_api.update_program_settings(jsonb),
+    affiliate_api.set_plan(text, integer[], text, interval, text, text, bigint[], bigint[], jsonb),
+    affiliate_api.add_member(text, text, text, inet),
+    affiliate_api.set_member_status(bigint, text, text),
+    affiliate_api.move_member(bigint, bigint),
+    affiliate_api.member_tree(bigint, integer),
+    affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint),
+    affiliate_api.refund_conversion(text, text, bigint, text),
+    affiliate_api.member_balance(bigint),
+    affiliate_api.member_transactions(bigint, timestamptz, integer),
+    affiliate_api.withdrawal_queue(text, integer),
+    affiliate_api.withdrawal_totals(),
+    affiliate_api.approve_withdrawal(bigint),
+    affiliate_api.reject_withdrawal(bigint, text),
+    affiliate_api.complete_withdrawal(bigint, text),
+    affiliate_api.fail_withdrawal(bigint, text),
+    affiliate_api.adjust_balance(bigint, bigint, text),
+    affiliate_api.pay_from_wallet(bigint, bigint, text),
+    affiliate_api.verify()
+TO affiliate_admin;
+GRANT USAGE ON SCHEMA affiliate TO affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION affiliate.claimed_program() TO affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION affiliate.current_member() TO affiliate_member;
+GRANT SELECT ON affiliate.program, affiliate.member, affiliate.conversion, affiliate.commission,
+    affiliate.withdrawal TO affiliate_member, affiliate_admin;
+GRANT SELECT ON affiliate.plan, affiliate.audit_log TO affiliate_admin;
+GRANT SELECT ON affiliate_api.program, affiliate_api.members, affiliate_api.commissions,
+    affiliate_api.withdrawals, affiliate_api.conversions TO affiliate_member, affiliate_admin;
+GRANT SELECT ON affiliate_api.plans, affiliate_api.audit_log TO affiliate_admin;

@@ -1,0 +1,172 @@
+/*
+ * api.c
+ *	  Who is calling over HTTP: the PostgREST request claims.
+ *
+ * PostgREST verifies the JWT, switches to the role it names and sets
+ * request.jwt.claims (transaction-local) to the claims as JSON.  The HTTP
+ * API (schema affiliate_api) takes the program from the "program" claim and
+ * the member from "sub" (their external_id in that program):
+ *
+ *	 affiliate.claimed_program()  the program claim; 42501 without one
+ *	 affiliate.current_member()   the calling member's id; 42501 when the
+ *	                              claims name no member of the program
+ *
+ * Both are resolved once per request: the result is cached for the current
+ * transaction and the claims text it was computed from, so row-level
+ * security policies (which call them as (SELECT ...) once per query) and
+ * every function of a request share one lookup.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "pg_affiliate.h"
+
+#define CLAIMS_MAX_SUB 200
+
+PG_FUNCTION_INFO_V1(claimed_program);
+PG_FUNCTION_INFO_V1(current_member);
+
+typedef struct ClaimCache
+{
+	LocalTransactionId lxid;	/* InvalidLocalTransactionId: empty */
+	char	   *claims;			/* the text the entries were computed from */
+	bool		has_program;
+	int64		program_id;
+	char	   *sub;			/* NULL: no usable sub claim */
+	bool		member_known;	/* member lookup done */
+	int64		member_id;		/* 0: not a member */
+} ClaimCache;
+
+static ClaimCache cache = {InvalidLocalTransactionId};
+
+/* an integer claim: a JSON number without fraction, or a string of digits */
+static bool
+ClaimInt64(JsonbValue *v, int64 *out)
+{
+	char	   *s;
+	char	   *end;
+
+	if (v == NULL)
+		return false;
+	if (v->type == jbvNumeric)
+		s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else if (v->type == jbvString)
+		s = pnstrdup(v->val.string.val, v->val.string.len);
+	else
+		return false;
+	if (s[0] < '0' || s[0] > '9' || strlen(s) > 18)
+		return false;
+	*out = strtoi64(s, &end, 10);
+	return *end == '\0' && *out > 0;
+}
+
+/* Refresh the cache from request.jwt.claims when the request changed. */
+static ClaimCache *
+Claims(void)
+{
+	const char *text = GetConfigOption("request.jwt.claims", true, false);
+	LocalTransactionId lxid = MyProc->lxid;
+	MemoryContext old;
+
+	if (text == NULL)
+		text = "";
+	if (cache.lxid == lxid && cache.claims != NULL && strcmp(cache.claims, text) == 0)
+		return &cache;
+
+	if (cache.claims)
+		pfree(cache.claims);
+	if (cache.sub)
+		pfree(cache.sub);
+	memset(&cache, 0, sizeof(cache));
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	cache.claims = pstrdup(text);
+	MemoryContextSwitchTo(old);
+	if (text[0] != '\0')
+	{
+		/* PostgREST sets valid JSON; anything else is refused by jsonb_in */
+		Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+		JsonbValue *sub;
+
+		cache.has_program = ClaimInt64(AffJsonbField(jb, "program"), &cache.program_id);
+		sub = AffJsonbField(jb, "sub");
+		if (sub != NULL && (sub->type == jbvString || sub->type == jbvNumeric))
+		{
+			char	   *s = sub->type == jbvString
+				? pnstrdup(sub->val.string.val, sub->val.string.len)
+				: DatumGetCString(DirectFunctionCall1(numeric_out,
+													  NumericGetDatum(sub->val.numeric)));
+
+			if (s[0] != '\0' && strlen(s) <= CLAIMS_MAX_SUB)
+				cache.sub = MemoryContextStrdup(TopMemoryContext, s);
+		}
+	}
+	cache.lxid = lxid;
+	return &cache;
+}
+
+static int64
+RequireProgramClaim(ClaimCache *c)
+{
+	if (!c->has_program)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the request names no program"),
+				 errdetail("The JWT must carry a \"program\" claim: the id of the program the caller belongs to."),
+				 errhint("Sign the token with {\"role\": ..., \"program\": <program id>, \"sub\": <member external id>}.")));
+	return c->program_id;
+}
+
+/*
+ * affiliate.claimed_program() RETURNS bigint
+ */
+Datum
+claimed_program(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(RequireProgramClaim(Claims()));
+}
+
+/*
+ * affiliate.current_member() RETURNS bigint
+ */
+Datum
+current_member(PG_FUNCTION_ARGS)
+{
+	static PlanSlot slot;
+	ClaimCache *c = Claims();
+	int64		program_id = RequireProgramClaim(c);
+
+	if (c->sub == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the request names no member"),
+				 errdetail("The JWT must carry a \"sub\" claim: the member's external id in the program.")));
+	if (!c->member_known)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "pg_affiliate: SPI_connect failed");
+		AffExec(&slot,
+				"SELECT id FROM affiliate.member WHERE program_id = $1 AND external_id = $2",
+				2, (Oid[]) {INT8OID, TEXTOID},
+				(Datum[]) {Int64GetDatum(program_id), CStringGetTextDatum(c->sub)},
+				NULL, true, 1);
+		c->member_id = SPI_processed > 0 ? AffGetInt64(0, 1, NULL) : 0;
+		SPI_finish();
+		/* a member who joins later in this transaction is looked up again */
+		c->member_known = c->member_id != 0;
+	}
+	if (c->member_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the caller is not a member of program " INT64_FORMAT, program_id),
+				 errdetail("No member of the program has the external id of the token's \"sub\" claim."),
+				 errhint("Join the program first (POST /rpc/join).")));
+	PG_RETURN_INT64(c->member_id);
+}
