@@ -310,6 +310,44 @@ SELECT status, reason FROM affiliate.fail_withdrawal(:p, :w9, 'member blocked');
 SELECT * FROM affiliate.balance(:p, :dev);
 SELECT affiliate.set_member_status(:p, :dev, 'active') AS was;
 
+-- ---------------------------------------------------------------------------
+-- The member takes back a withdrawal still requested: cancelled, the money
+-- returns to available; one journal, one audit row; nothing else goes from
+-- or to cancelled.
+-- ---------------------------------------------------------------------------
+SELECT * FROM affiliate.balance(:p, :alice);
+SELECT affiliate.request_withdrawal(:p, :alice, 4000, 'upi', 'alice@okhdfc') AS w10 \gset
+SELECT affiliate.request_withdrawal(:p, :alice, 3000, 'upi', 'alice@okhdfc') AS w11 \gset
+SELECT status FROM affiliate.approve_withdrawal(:p, :w11);
+SELECT * FROM affiliate.balance(:p, :alice);
+SELECT status, decided_at IS NOT NULL AS decided, reason FROM affiliate.cancel_withdrawal(:p, :w10);
+SELECT * FROM affiliate.balance(:p, :alice);
+SELECT j.kind, j.idempotency_key = 'withdrawal:' || :w10 || ':cancelled' AS key, a.kind AS account, p.amount
+  FROM affiliate.journal j
+  JOIN affiliate.posting p ON p.program_id = j.program_id AND p.journal_id = j.id
+  JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+ WHERE j.program_id = :p AND j.kind = 'withdrawal_cancel' ORDER BY p.amount;
+SELECT action, detail->>'from' AS from_status, detail->>'to' AS to_status
+  FROM affiliate.audit_log WHERE program_id = :p AND action = 'cancel_withdrawal';
+SELECT kind, amount, available_balance, withdrawing_balance, reference, withdrawal_id = :w10 AS w10
+  FROM affiliate.wallet_transactions(:p, :alice, max_rows => 1);
+SELECT f::text AS f FROM fingerprint f \gset before_
+SELECT status FROM affiliate.cancel_withdrawal(:p, :w10);
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM affiliate.approve_withdrawal(:p, :w10);
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM affiliate.cancel_withdrawal(:p, :w11);
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM affiliate.cancel_withdrawal(:p, 999999);
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM affiliate.cancel_withdrawal(:p, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT f::text AS f FROM fingerprint f \gset after_
+SELECT :'before_f' = :'after_f' AS unchanged;
+SELECT withdrawal_id = :w10 AS w10, withdrawal_status FROM affiliate.withdrawals(:p, 'cancelled');
+SELECT status, withdrawals, amount FROM affiliate.withdrawal_totals(:p) WHERE status IN ('cancelled', 'approved');
+SELECT status FROM affiliate.fail_withdrawal(:p, :w11, 'test over');
+
 -- the wallets at the end
 SELECT m.external_id, b.* FROM affiliate.member m, affiliate.balance(:p, m.id) b
  WHERE m.program_id = :p ORDER BY m.id;
