@@ -1390,7 +1390,7 @@ CREATE POLICY admin_program ON affiliate.withdrawal TO affiliate_admin
 
 -- the member: their program, their own rows
 CREATE POLICY member_own ON affiliate.program TO affiliate_member
-    USING (id = (SELECT affiliate.claimed_program()));
+    USING (id = (SELECT affiliate.claimed_program()) AND (SELECT affiliate.current_member()) IS NOT NULL);
 CREATE POLICY member_own ON affiliate.member TO affiliate_member
     USING (program_id = (SELECT affiliate.claimed_program()) AND id = (SELECT affiliate.current_member()));
 CREATE POLICY member_own ON affiliate.conversion TO affiliate_member
@@ -1489,14 +1489,15 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     c record;
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     SELECT * INTO c FROM affiliate.request_client();
     RETURN affiliate.record_click(program_id, code, channel, c.ip, c.user_agent, pg_catalog.now(),
                                   device_id, landing_page);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.record_click(bigint, text, text, text, text) IS
@@ -1512,13 +1513,13 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     prog bigint;
-    sub text;
+    sub pg_catalog.text;
     who bigint;
     c record;
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     prog := affiliate.claimed_program();
-    sub := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb->>'sub';
+    sub := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::pg_catalog.jsonb->>'sub';
     IF sub IS NULL OR sub = '' THEN
         RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'the request names no member',
             DETAIL = 'The JWT must carry a "sub" claim: the member''s external id in the program.';
@@ -1530,8 +1531,9 @@ BEGIN
     SELECT * INTO c FROM affiliate.request_client();
     RETURN affiliate.add_member(prog, sub, referral_code, device_id, c.ip);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.join(text, text) IS
@@ -1544,7 +1546,7 @@ CREATE FUNCTION affiliate_api.me(OUT member_id bigint, OUT external_id text, OUT
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
-    SELECT m.id, m.external_id, m.code::text, m.status, m.joined_at, s.code::text,
+    SELECT m.id, m.external_id, m.code::pg_catalog.text, m.status, m.joined_at, s.code::pg_catalog.text,
            (SELECT pg_catalog.count(*) FROM affiliate.member d
              WHERE d.program_id = m.program_id AND d.sponsor_id = m.id),
            affiliate.team_size(m.program_id, m.id)
@@ -1560,7 +1562,7 @@ CREATE FUNCTION affiliate_api.my_tree(depth integer DEFAULT NULL)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
-    SELECT d.level, d.member_id, d.code::text, d.sponsor_id, d.status, d.joined_at
+    SELECT d.level, d.member_id, d.code::pg_catalog.text, d.sponsor_id, d.status, d.joined_at
       FROM affiliate.downline(affiliate.claimed_program(), affiliate.current_member(), depth) d
 $$;
 COMMENT ON FUNCTION affiliate_api.my_tree(integer) IS
@@ -1596,13 +1598,14 @@ CREATE FUNCTION affiliate_api.request_withdrawal(amount bigint, method text, des
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN affiliate.request_withdrawal(affiliate.claimed_program(), affiliate.current_member(),
                                         amount, method, destination);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.request_withdrawal(bigint, text, text) IS
@@ -1617,7 +1620,7 @@ AS $$
 DECLARE
     prog bigint;
     row affiliate_api.withdrawals;
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     prog := affiliate.claimed_program();
     -- another member's withdrawal does not exist for the caller
@@ -1631,8 +1634,9 @@ BEGIN
     SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = cancel_withdrawal.withdrawal_id;
     RETURN row;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.cancel_withdrawal(bigint) IS
@@ -1657,12 +1661,13 @@ CREATE FUNCTION affiliate_api.update_program_settings(settings jsonb)
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN affiliate.update_program_settings(affiliate.claimed_program(), settings);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.update_program_settings(jsonb) IS
@@ -1677,13 +1682,14 @@ CREATE FUNCTION affiliate_api.set_plan(name text, levels integer[], base text DE
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN affiliate.set_plan(affiliate.claimed_program(), name, levels, base, recurring, product,
                               beneficiary, flat, caps, qualification);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.set_plan(text, integer[], text, interval, text, text, bigint[], bigint[], jsonb) IS
@@ -1696,12 +1702,13 @@ CREATE FUNCTION affiliate_api.add_member(external_id text, referral_code text DE
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN affiliate.add_member(affiliate.claimed_program(), external_id, referral_code, device_id, ip);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.add_member(text, text, text, inet) IS
@@ -1714,12 +1721,13 @@ CREATE FUNCTION affiliate_api.set_member_status(member_id bigint, status text, r
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN affiliate.set_member_status(affiliate.claimed_program(), member_id, status, reason);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.set_member_status(bigint, text, text) IS
@@ -1732,24 +1740,42 @@ CREATE FUNCTION affiliate_api.move_member(member_id bigint, new_sponsor_id bigin
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN affiliate.move_member(affiliate.claimed_program(), member_id, new_sponsor_id);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.move_member(bigint, bigint) IS
     'admin: move a member and their subtree under a new sponsor; returns the rows rewritten.';
 
 CREATE FUNCTION affiliate_api.member_tree(member_id bigint, depth integer DEFAULT NULL)
-    RETURNS TABLE (level integer, member_id bigint, external_id text, sponsor_id bigint, code text, status text, joined_at timestamptz)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    RETURNS TABLE (level integer, member_id bigint, external_id pg_catalog.text, sponsor_id bigint, code pg_catalog.text,
+             status pg_catalog.text, joined_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
-    SELECT d.level, d.member_id, d.external_id, d.sponsor_id, d.code::text, d.status, d.joined_at
-      FROM affiliate.downline(affiliate.claimed_program(), member_id, depth) d
+#variable_conflict use_variable
+DECLARE
+    prog bigint;
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    prog := affiliate.claimed_program();
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member x WHERE x.program_id = prog AND x.id = member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = pg_catalog.format('member %s does not exist in program %s', member_id, prog);
+    END IF;
+    RETURN QUERY
+    SELECT d.level, d.member_id, d.external_id, d.sponsor_id, d.code::pg_catalog.text, d.status, d.joined_at
+      FROM affiliate.downline(prog, member_id, depth) d;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
 $$;
 COMMENT ON FUNCTION affiliate_api.member_tree(bigint, integer) IS
     'admin: a member''s referral tree up to depth levels.';
@@ -1764,7 +1790,7 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     ids bigint[];
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     -- two statements: the second must see the rows the first wrote
     ids := ARRAY(SELECT c.id FROM affiliate.record_conversion(affiliate.claimed_program(), external_ref,
@@ -1772,8 +1798,9 @@ BEGIN
     RETURN QUERY
     SELECT v.* FROM affiliate_api.commissions v WHERE v.commission_id = ANY (ids) ORDER BY v.commission_id;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint) IS
@@ -1787,15 +1814,16 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     ids bigint[];
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     ids := ARRAY(SELECT c.id FROM affiliate.refund_conversion(affiliate.claimed_program(), external_ref,
                      reason, amount, refund_ref) c);
     RETURN QUERY
     SELECT v.* FROM affiliate_api.commissions v WHERE v.commission_id = ANY (ids) ORDER BY v.commission_id;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.refund_conversion(text, text, bigint, text) IS
@@ -1808,12 +1836,13 @@ CREATE FUNCTION affiliate_api.member_balance(member_id bigint)
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN QUERY SELECT b.* FROM affiliate.balance(affiliate.claimed_program(), member_id) b;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.member_balance(bigint) IS
@@ -1827,13 +1856,14 @@ CREATE FUNCTION affiliate_api.member_transactions(member_id bigint, since timest
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN QUERY SELECT t.* FROM affiliate.wallet_transactions(affiliate.claimed_program(), member_id,
                                                                since, max_rows) t;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.member_transactions(bigint, timestamptz, integer) IS
@@ -1849,12 +1879,13 @@ CREATE FUNCTION affiliate_api.withdrawal_queue(status text DEFAULT NULL, max_row
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN QUERY SELECT q.* FROM affiliate.withdrawals(affiliate.claimed_program(), status, max_rows) q;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.withdrawal_queue(text, integer) IS
@@ -1867,12 +1898,13 @@ CREATE FUNCTION affiliate_api.withdrawal_totals()
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN QUERY SELECT t.* FROM affiliate.withdrawal_totals(affiliate.claimed_program()) t;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.withdrawal_totals() IS
@@ -1887,15 +1919,16 @@ AS $$
 DECLARE
     prog bigint;
     row affiliate_api.withdrawals;
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     prog := affiliate.claimed_program();
     PERFORM affiliate.approve_withdrawal(prog, withdrawal_id);
     SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = approve_withdrawal.withdrawal_id;
     RETURN row;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.approve_withdrawal(bigint) IS
@@ -1910,15 +1943,16 @@ AS $$
 DECLARE
     prog bigint;
     row affiliate_api.withdrawals;
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     prog := affiliate.claimed_program();
     PERFORM affiliate.reject_withdrawal(prog, withdrawal_id, reason);
     SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = reject_withdrawal.withdrawal_id;
     RETURN row;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.reject_withdrawal(bigint, text) IS
@@ -1933,15 +1967,16 @@ AS $$
 DECLARE
     prog bigint;
     row affiliate_api.withdrawals;
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     prog := affiliate.claimed_program();
     PERFORM affiliate.complete_withdrawal(prog, withdrawal_id, provider_ref);
     SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = complete_withdrawal.withdrawal_id;
     RETURN row;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.complete_withdrawal(bigint, text) IS
@@ -1956,15 +1991,16 @@ AS $$
 DECLARE
     prog bigint;
     row affiliate_api.withdrawals;
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     prog := affiliate.claimed_program();
     PERFORM affiliate.fail_withdrawal(prog, withdrawal_id, reason);
     SELECT * INTO row FROM affiliate_api.withdrawals v WHERE v.withdrawal_id = fail_withdrawal.withdrawal_id;
     RETURN row;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.fail_withdrawal(bigint, text) IS
@@ -1977,12 +2013,13 @@ CREATE FUNCTION affiliate_api.adjust_balance(member_id bigint, amount bigint, re
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN affiliate.adjust_balance(affiliate.claimed_program(), member_id, amount, reason);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.adjust_balance(bigint, bigint, text) IS
@@ -1995,12 +2032,13 @@ CREATE FUNCTION affiliate_api.pay_from_wallet(member_id bigint, amount bigint, o
 AS $$
 #variable_conflict use_variable
 DECLARE
-    s text; m text; d text; h text;   -- an error to re-raise for HTTP
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     RETURN affiliate.pay_from_wallet(affiliate.claimed_program(), member_id, amount, order_ref);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(s, m, d, h);
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
 COMMENT ON FUNCTION affiliate_api.pay_from_wallet(bigint, bigint, text) IS
@@ -2115,8 +2153,14 @@ TO affiliate_admin;
 GRANT USAGE ON SCHEMA affiliate TO affiliate_member, affiliate_admin;
 GRANT EXECUTE ON FUNCTION affiliate.claimed_program() TO affiliate_member, affiliate_admin;
 GRANT EXECUTE ON FUNCTION affiliate.current_member() TO affiliate_member;
-GRANT SELECT ON affiliate.program, affiliate.member, affiliate.conversion, affiliate.commission,
-    affiliate.withdrawal TO affiliate_member, affiliate_admin;
+-- (the keyed hashes of devices, IPs and payout destinations are not among
+-- the columns the HTTP roles may read)
+GRANT SELECT ON affiliate.program, affiliate.conversion, affiliate.commission TO affiliate_member, affiliate_admin;
+GRANT SELECT (program_id, id, external_id, code, sponsor_id, upline, status, joined_at, click_id)
+    ON affiliate.member TO affiliate_member, affiliate_admin;
+GRANT SELECT (program_id, id, member_id, asset, amount, debt_settled, status, method, destination_masked,
+              requested_at, decided_at, paid_at, failed_at, provider_ref, reason)
+    ON affiliate.withdrawal TO affiliate_member, affiliate_admin;
 GRANT SELECT ON affiliate.plan, affiliate.audit_log TO affiliate_admin;
 GRANT SELECT ON affiliate_api.program, affiliate_api.members, affiliate_api.commissions,
     affiliate_api.withdrawals, affiliate_api.conversions TO affiliate_member, affiliate_admin;
