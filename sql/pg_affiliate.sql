@@ -1293,6 +1293,25 @@ $$;
 COMMENT ON FUNCTION affiliate.request_client() IS
     'The HTTP client''s IP (first X-Forwarded-For entry, else X-Real-IP) and User-Agent from request.headers.';
 
+-- A member id an admin passes: the member must be in the claimed program
+-- (PT404, which PostgREST answers with 404, otherwise).
+CREATE FUNCTION affiliate.claimed_member(member_id bigint) RETURNS bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member m
+                    WHERE m.program_id = affiliate.claimed_program() AND m.id = claimed_member.member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('member %s does not exist in program %s', claimed_member.member_id,
+                             affiliate.claimed_program());
+    END IF;
+    RETURN member_id;
+END
+$$;
+COMMENT ON FUNCTION affiliate.claimed_member(bigint) IS
+    'The member id if the member belongs to the claimed program; PT404 (HTTP 404) otherwise.';
+
 -- Re-raise an engine error for HTTP: P0002 (not found) becomes PT404 and
 -- 55000 (not in the required state) PT409, which PostgREST answers with
 -- 404 and 409; every other SQLSTATE is kept.  Message, detail and hint are
@@ -1755,27 +1774,11 @@ COMMENT ON FUNCTION affiliate_api.move_member(bigint, bigint) IS
 CREATE FUNCTION affiliate_api.member_tree(member_id bigint, depth integer DEFAULT NULL)
     RETURNS TABLE (level integer, member_id bigint, external_id pg_catalog.text, sponsor_id bigint, code pg_catalog.text,
              status pg_catalog.text, joined_at timestamp with time zone)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
-#variable_conflict use_variable
-DECLARE
-    prog bigint;
-    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
-BEGIN
-    prog := affiliate.claimed_program();
-    IF NOT EXISTS (SELECT 1 FROM affiliate.member x WHERE x.program_id = prog AND x.id = member_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'P0002',
-            MESSAGE = pg_catalog.format('member %s does not exist in program %s', member_id, prog);
-    END IF;
-    RETURN QUERY
     SELECT d.level, d.member_id, d.external_id, d.sponsor_id, d.code::pg_catalog.text, d.status, d.joined_at
-      FROM affiliate.downline(prog, member_id, depth) d;
-EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
-    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
-                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
-    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
-END
+      FROM affiliate.downline(affiliate.claimed_program(), affiliate.claimed_member(member_id), depth) d
 $$;
 COMMENT ON FUNCTION affiliate_api.member_tree(bigint, integer) IS
     'admin: a member''s referral tree up to depth levels.';
@@ -2104,6 +2107,7 @@ GRANT EXECUTE ON FUNCTION
     affiliate.cancel_withdrawal(bigint, bigint),
     affiliate.claimed_program(),
     affiliate.current_member(),
+    affiliate.claimed_member(bigint),
     affiliate.request_client()
 TO affiliate_operator;
 GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_operator;

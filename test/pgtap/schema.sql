@@ -83,7 +83,8 @@ SELECT is_empty($$
        AND p.provolatile <> 'i'
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
                              'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
-                             'claimed_program', 'current_member', 'request_client', 'api_error')
+                             'claimed_program', 'current_member', 'claimed_member', 'request_client',
+                             'api_error')
        AND NOT (p.proargnames[1] = 'program_id' AND p.proargtypes[0] = 'bigint'::regtype)
 $$, 'every function that touches a program''s data takes program_id bigint first');
 
