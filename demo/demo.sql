@@ -3,7 +3,11 @@
 -- rounding, 24 h hold, ₹500 minimum withdrawal; amounts in paise) with a small
 -- referral tree, a few conversions, a retried webhook, a refund, released
 -- commissions, and wallets: a paid withdrawal, a pending one and a purchase
--- paid from a wallet (docs/wallet.md).  It grows as the loyalty engine lands.
+-- paid from a wallet (docs/wallet.md); at the end, Ravi's balance read as the
+-- HTTP API serves it (docs/postgrest.md).  It grows as the loyalty engine lands.
+--
+-- It runs as the superuser that `make demo` connects as; an application back
+-- end would run the same SQL as a login granted affiliate_operator.
 \set ON_ERROR_STOP 1
 SELECT affiliate.create_program('OTT shop', 'INR',
     '{"hold_period": "24 hours", "min_withdrawal": 50000, "rounding_unit": 100,
@@ -87,3 +91,16 @@ SELECT actor, action, detail->>'withdrawal_id' AS withdrawal, detail->>'to' AS s
  WHERE program_id = :ott AND action LIKE '%withdrawal' ORDER BY id;
 \echo 'Invariants (none broken):'
 SELECT * FROM affiliate.verify(:ott);
+
+-- The HTTP API (docs/postgrest.md).  For POST /rpc/my_balance with Ravi's JWT,
+-- PostgREST switches to the token's role and sets its claims for the
+-- transaction; the function takes the program and the member from them.
+\echo 'Ravi''s wallet and withdrawals as PostgREST serves them (his JWT: role affiliate_member, program, sub tg:1002):'
+BEGIN;
+SET LOCAL ROLE affiliate_member;
+SELECT set_config('request.jwt.claims',
+                  json_build_object('role', 'affiliate_member', 'program', :ott, 'sub', 'tg:1002')::text,
+                  true) AS claims \gset
+SELECT * FROM affiliate_api.my_balance();
+SELECT withdrawal_id, amount, status, destination_masked FROM affiliate_api.withdrawals ORDER BY withdrawal_id;
+COMMIT;
