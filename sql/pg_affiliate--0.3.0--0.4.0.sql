@@ -158,29 +158,13 @@ COMMENT ON FUNCTION affiliate.current_member() IS
     'The calling member: the member of the claimed program whose external_id is the JWT "sub"; 42501 when there is none.';
 
 -- The client's address and user agent as PostgREST passes them
--- (request.headers); NULL when absent or not an address.
+-- (request.headers); the address is read from X-Forwarded-For past
+-- pg_affiliate.trusted_proxies proxies, NULL when there is none.
 CREATE FUNCTION affiliate.request_client() RETURNS TABLE (ip inet, user_agent text)
-    LANGUAGE plpgsql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    h jsonb := nullif(current_setting('request.headers', true), '')::jsonb;
-    a text := btrim(split_part(coalesce(h->>'x-forwarded-for', h->>'x-real-ip', ''), ',', 1));
-BEGIN
-    ip := NULL;
-    IF a ~ '^[0-9A-Fa-f:.]{2,45}$' THEN
-        BEGIN
-            ip := a::inet;
-        EXCEPTION WHEN invalid_text_representation THEN
-            ip := NULL;
-        END;
-    END IF;
-    user_agent := left(nullif(h->>'user-agent', ''), 2000);
-    RETURN NEXT;
-END
-$$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'request_client';
 COMMENT ON FUNCTION affiliate.request_client() IS
-    'The HTTP client''s IP (first X-Forwarded-For entry, else X-Real-IP) and User-Agent from request.headers.';
+    'The HTTP client''s IP (X-Forwarded-For read from the end past pg_affiliate.trusted_proxies proxies, else X-Real-IP) and User-Agent, from request.headers.';
 
 -- A member id an admin passes: the member must be in the claimed program
 -- (PT404, which PostgREST answers with 404, otherwise).
@@ -349,7 +333,13 @@ CREATE VIEW affiliate_api.conversions WITH (security_invoker = true) AS
 SELECT v.id AS conversion_id, v.external_ref, v.buyer_id, v.referrer_id, v.seller_id, v.product,
        v.amount, v.cost, v.refunded, v.status, v.occurred_at, v.recorded_at
   FROM affiliate.conversion v;
-COMMENT ON VIEW affiliate_api.conversions IS 'Orders: an admin sees the program''s, a member their own purchases.';
+COMMENT ON VIEW affiliate_api.conversions IS 'Admin: the program''s orders, with cost and attribution.';
+
+-- a member's own purchases, without the shop's cost or the attribution
+CREATE VIEW affiliate_api.purchases WITH (security_invoker = true) AS
+SELECT v.id AS conversion_id, v.external_ref, v.product, v.amount, v.refunded, v.status, v.occurred_at
+  FROM affiliate.conversion v;
+COMMENT ON VIEW affiliate_api.purchases IS 'Member: their own purchases (no cost, no attribution).';
 
 CREATE VIEW affiliate_api.plans WITH (security_invoker = true) AS
 SELECT l.id AS plan_id, l.name, l.beneficiary, l.product, l.base, l.rates_bp, l.flat, l.caps,
@@ -421,14 +411,17 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     prog bigint;
+    claims pg_catalog.jsonb;
     sub pg_catalog.text;
     who bigint;
     c record;
     err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
 BEGIN
     prog := affiliate.claimed_program();
-    sub := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::pg_catalog.jsonb->>'sub';
-    IF sub IS NULL OR sub = '' THEN
+    claims := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::pg_catalog.jsonb;
+    sub := claims->>'sub';
+    IF sub IS NULL OR sub = '' OR pg_catalog.jsonb_typeof(claims->'sub') NOT IN ('string', 'number')
+       OR pg_catalog.length(sub) > 200 THEN
         RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'the request names no member',
             DETAIL = 'The JWT must carry a "sub" claim: the member''s external id in the program.';
     END IF;
@@ -1048,7 +1041,10 @@ GRANT EXECUTE ON FUNCTION affiliate.claimed_program() TO affiliate_member, affil
 GRANT EXECUTE ON FUNCTION affiliate.current_member() TO affiliate_member;
 -- (the keyed hashes of devices, IPs and payout destinations are not among
 -- the columns the HTTP roles may read)
-GRANT SELECT ON affiliate.program, affiliate.conversion, affiliate.commission TO affiliate_member, affiliate_admin;
+GRANT SELECT ON affiliate.program, affiliate.commission TO affiliate_member, affiliate_admin;
+GRANT SELECT ON affiliate.conversion TO affiliate_admin;
+GRANT SELECT (program_id, id, external_ref, buyer_id, product, amount, refunded, status, occurred_at)
+    ON affiliate.conversion TO affiliate_member;
 GRANT SELECT (program_id, id, external_id, code, sponsor_id, upline, status, joined_at, click_id)
     ON affiliate.member TO affiliate_member, affiliate_admin;
 GRANT SELECT (program_id, id, member_id, asset, amount, debt_settled, status, method, destination_masked,
@@ -1056,5 +1052,6 @@ GRANT SELECT (program_id, id, member_id, asset, amount, debt_settled, status, me
     ON affiliate.withdrawal TO affiliate_member, affiliate_admin;
 GRANT SELECT ON affiliate.plan, affiliate.audit_log TO affiliate_admin;
 GRANT SELECT ON affiliate_api.program, affiliate_api.members, affiliate_api.commissions,
-    affiliate_api.withdrawals, affiliate_api.conversions TO affiliate_member, affiliate_admin;
-GRANT SELECT ON affiliate_api.plans, affiliate_api.audit_log TO affiliate_admin;
+    affiliate_api.withdrawals TO affiliate_member, affiliate_admin;
+GRANT SELECT ON affiliate_api.purchases TO affiliate_member;
+GRANT SELECT ON affiliate_api.conversions, affiliate_api.plans, affiliate_api.audit_log TO affiliate_admin;

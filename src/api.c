@@ -10,6 +10,9 @@
  *	 affiliate.claimed_program()  the program claim; 42501 without one
  *	 affiliate.current_member()   the calling member's id; 42501 when the
  *	                              claims name no member of the program
+ *	 affiliate.request_client()   the client's IP address and user agent from
+ *	                              request.headers (X-Forwarded-For read from the
+ *	                              end, past pg_affiliate.trusted_proxies proxies)
  *
  * Both are resolved once per request: the result is cached for the current
  * transaction and the claims text it was computed from, so row-level
@@ -18,7 +21,12 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
+
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "fmgr.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -33,6 +41,9 @@
 
 PG_FUNCTION_INFO_V1(claimed_program);
 PG_FUNCTION_INFO_V1(current_member);
+PG_FUNCTION_INFO_V1(request_client);
+
+#define CLIENT_MAX_USER_AGENT 2000
 
 typedef struct ClaimCache
 {
@@ -169,4 +180,116 @@ current_member(PG_FUNCTION_ARGS)
 				 errdetail("No member of the program has the external id of the token's \"sub\" claim."),
 				 errhint("Join the program first (POST /rpc/join).")));
 	PG_RETURN_INT64(c->member_id);
+}
+
+/* a header's value from request.headers (PostgREST lower-cases the names) */
+static char *
+HeaderValue(Jsonb *headers, const char *name)
+{
+	JsonbValue *v = headers ? AffJsonbField(headers, name) : NULL;
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* the text is an IPv4 or IPv6 address (so inet_in cannot fail on it) */
+static bool
+IsAddress(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static char *
+Trim(char *s)
+{
+	char	   *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
+/*
+ * The client's address: with N trusted proxies, each of which appends the
+ * address it received the connection from, the Nth entry from the end of
+ * X-Forwarded-For (anything before it the client wrote itself).  Without
+ * X-Forwarded-For, X-Real-IP (set by the nearest proxy).  With no trusted
+ * proxy, neither header is believed.  NULL when there is no usable address.
+ */
+static char *
+ClientAddress(Jsonb *headers)
+{
+	char	   *xff;
+	char	   *entries[64];
+	int			n = 0;
+	char	   *addr;
+
+	if (affiliate_trusted_proxies <= 0 || headers == NULL)
+		return NULL;
+	xff = HeaderValue(headers, "x-forwarded-for");
+	if (xff != NULL)
+	{
+		char	   *save = NULL;
+
+		for (char *tok = strtok_r(xff, ",", &save); tok != NULL && n < 64;
+			 tok = strtok_r(NULL, ",", &save))
+			entries[n++] = Trim(tok);
+		if (n < affiliate_trusted_proxies)
+			return NULL;		/* it did not pass through every proxy */
+		addr = entries[n - affiliate_trusted_proxies];
+	}
+	else
+	{
+		addr = HeaderValue(headers, "x-real-ip");
+		if (addr == NULL)
+			return NULL;
+		addr = Trim(addr);
+	}
+	return IsAddress(addr) ? addr : NULL;
+}
+
+/*
+ * affiliate.request_client() RETURNS TABLE (ip inet, user_agent text)
+ */
+Datum
+request_client(PG_FUNCTION_ARGS)
+{
+	const char *text = GetConfigOption("request.headers", true, false);
+	Jsonb	   *headers = NULL;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	char	   *addr;
+	char	   *agent;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "pg_affiliate: request_client must return a row type");
+	if (text != NULL && text[0] == '{')
+		headers = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	if (headers != NULL && !JB_ROOT_IS_OBJECT(headers))
+		headers = NULL;
+
+	addr = ClientAddress(headers);
+	if (addr != NULL)
+		values[0] = DirectFunctionCall1(inet_in, CStringGetDatum(addr));
+	else
+		nulls[0] = true;
+
+	agent = HeaderValue(headers, "user-agent");
+	if (agent != NULL && agent[0] != '\0')
+	{
+		int			len = pg_mbcliplen(agent, strlen(agent), CLIENT_MAX_USER_AGENT);
+
+		values[1] = PointerGetDatum(cstring_to_text_with_len(agent, len));
+	}
+	else
+		nulls[1] = true;
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -16,6 +16,9 @@ PG_MODULE_MAGIC;
 /* postings folded into an account's balance between two balance checkpoints */
 int			affiliate_checkpoint_interval = 1000;
 
+/* proxies in front of PostgREST that append to X-Forwarded-For */
+int			affiliate_trusted_proxies = 1;
+
 void		_PG_init(void);
 
 void
@@ -33,6 +36,16 @@ _PG_init(void)
 							"scans at most about this many postings after it.",
 							&affiliate_checkpoint_interval,
 							1000, 10, 1000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_affiliate.trusted_proxies",
+							"Proxies in front of PostgREST that append the address they saw to X-Forwarded-For.",
+							"The client's address is the entry that many places from the end of "
+							"X-Forwarded-For; entries before it were written by the client and are ignored. "
+							"0: PostgREST is reached directly and the header is not trusted at all.",
+							&affiliate_trusted_proxies,
+							1, 0, 10,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 

@@ -24,6 +24,7 @@
 
 /* ---------- GUCs (pg_affiliate.c) ---------- */
 extern int	affiliate_checkpoint_interval;
+extern int	affiliate_trusted_proxies;
 
 /* ---------- SPI helpers (spi_util.c) ---------- */
 

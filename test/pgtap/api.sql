@@ -13,7 +13,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(202);
+SELECT plan(211);
 
 -- ===========================================================================
 -- Catalogs: how the API is declared and who may use what.
@@ -27,7 +27,7 @@ SELECT functions_are('affiliate_api', ARRAY[
     'reject_withdrawal', 'complete_withdrawal', 'fail_withdrawal', 'adjust_balance', 'pay_from_wallet',
     'verify']);
 SELECT views_are('affiliate_api', ARRAY['program', 'members', 'commissions', 'withdrawals', 'conversions',
-                                        'plans', 'audit_log']);
+                                        'purchases', 'plans', 'audit_log']);
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'affiliate_api'
@@ -101,9 +101,9 @@ SELECT is(ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_nam
                  WHERE n.nspname IN ('affiliate', 'affiliate_api') AND c.relkind IN ('r', 'v', 'S')
                    AND has_table_privilege('affiliate_member', c.oid, 'SELECT')
                  ORDER BY 1),
-          ARRAY['affiliate.commission', 'affiliate.conversion', 'affiliate.program',
-                'affiliate_api.commissions', 'affiliate_api.conversions',
-                'affiliate_api.members', 'affiliate_api.program', 'affiliate_api.withdrawals'],
+          ARRAY['affiliate.commission', 'affiliate.program',
+                'affiliate_api.commissions', 'affiliate_api.members', 'affiliate_api.program',
+                'affiliate_api.purchases', 'affiliate_api.withdrawals'],
           'affiliate_member selects its five views and the tables behind them (under row-level security)');
 SELECT is(ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                  WHERE n.nspname IN ('affiliate', 'affiliate_api') AND c.relkind IN ('r', 'v', 'S')
@@ -293,6 +293,8 @@ SELECT throws_ok('SELECT * FROM affiliate_api.withdrawals', '42501', 'permission
                  'anon cannot select affiliate_api.withdrawals');
 SELECT throws_ok('SELECT * FROM affiliate_api.conversions', '42501', 'permission denied for view conversions',
                  'anon cannot select affiliate_api.conversions');
+SELECT throws_ok('SELECT * FROM affiliate_api.purchases', '42501', 'permission denied for view purchases',
+                 'anon cannot select affiliate_api.purchases');
 SELECT throws_ok('SELECT * FROM affiliate_api.plans', '42501', 'permission denied for view plans',
                  'anon cannot select affiliate_api.plans');
 SELECT throws_ok('SELECT * FROM affiliate_api.audit_log', '42501', 'permission denied for view audit_log',
@@ -371,8 +373,12 @@ SELECT is(ARRAY(SELECT commission_id FROM affiliate_api.commissions ORDER BY 1),
           'member: affiliate_api.commissions are the commissions she earns');
 SELECT ok(cardinality(:'alice_commissions'::bigint[]) = 3 AND :n_all_commissions > 3,
           'member: (3 of the commissions the superuser sees)');
-SELECT is(ARRAY(SELECT conversion_id FROM affiliate_api.conversions ORDER BY 1), :'alice_conversions'::bigint[],
-          'member: affiliate_api.conversions are her own purchases');
+SELECT is(ARRAY(SELECT conversion_id FROM affiliate_api.purchases ORDER BY 1), :'alice_conversions'::bigint[],
+          'member: affiliate_api.purchases are her own purchases');
+SELECT throws_ok('SELECT * FROM affiliate_api.conversions', '42501', 'permission denied for view conversions',
+                 'member: affiliate_api.conversions (with the shop''s cost and the attribution) is the admin''s');
+SELECT throws_ok('SELECT cost FROM affiliate.conversion', '42501', NULL,
+                 'member: the cost column of her own orders is not hers to read');
 SELECT is(ARRAY(SELECT withdrawal_id FROM affiliate_api.withdrawals ORDER BY 1), :'alice_withdrawals'::bigint[],
           'member: affiliate_api.withdrawals are her own');
 SELECT is(ARRAY(SELECT row(program_id, name, currency)::text FROM affiliate_api.program),
@@ -478,7 +484,7 @@ SELECT throws_ok('SELECT * FROM affiliate_api.program', '42501', NULL, 'member: 
 SELECT set_config('request.jwt.claims', format('{"role": "affiliate_member", "program": %s, "sub": "tg:1003"}', :pb), true) \g /dev/null
 SELECT is((SELECT row(member_id, sponsor_code)::text FROM affiliate_api.me()), row(:b_bob::bigint, :'b_xena_code')::text,
           'member: bob with program B claims is bob of program B');
-SELECT is(ARRAY(SELECT conversion_id FROM affiliate_api.conversions), :'bobb_conversions'::bigint[],
+SELECT is(ARRAY(SELECT conversion_id FROM affiliate_api.purchases), :'bobb_conversions'::bigint[],
           'member: bob of program B sees his purchase in B, not the one he made in A');
 RESET ROLE;
 
@@ -829,6 +835,31 @@ SELECT ok((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.prona
               AND p.prosrc ~ '(::|\s)(text|jsonb|inet|timestamptz|numeric|bytea)\M'
               AND p.prosrc !~ 'pg_catalog\.(text|jsonb)') = 0,
           'no affiliate_api body names text, jsonb, inet, timestamptz, numeric or bytea unqualified');
+
+-- ===========================================================================
+-- The client address behind proxies: X-Forwarded-For is read from the end,
+-- past pg_affiliate.trusted_proxies proxies (default 1); what the client
+-- wrote before that is ignored.
+-- ===========================================================================
+SELECT set_config('request.headers', '{"x-forwarded-for": "198.51.100.77, 203.0.113.9", "user-agent": "curl/8"}', true) \g /dev/null
+SELECT is((SELECT row(ip, user_agent)::text FROM affiliate.request_client()), row('203.0.113.9'::inet, 'curl/8')::text,
+          'client: one trusted proxy: the last X-Forwarded-For entry, not the client''s own claim');
+SET LOCAL pg_affiliate.trusted_proxies = 2;
+SELECT is((SELECT ip FROM affiliate.request_client()), '198.51.100.77'::inet,
+          'client: two trusted proxies: the second entry from the end');
+SET LOCAL pg_affiliate.trusted_proxies = 3;
+SELECT is((SELECT ip FROM affiliate.request_client()), NULL::inet,
+          'client: fewer entries than trusted proxies: no address');
+SET LOCAL pg_affiliate.trusted_proxies = 0;
+SELECT is((SELECT ip FROM affiliate.request_client()), NULL::inet,
+          'client: no trusted proxy: X-Forwarded-For is not believed');
+RESET pg_affiliate.trusted_proxies;
+SELECT set_config('request.headers', '{"x-real-ip": "2001:db8::7"}', true) \g /dev/null
+SELECT is((SELECT ip FROM affiliate.request_client()), '2001:db8::7'::inet,
+          'client: without X-Forwarded-For, X-Real-IP');
+SELECT set_config('request.headers', '{"x-forwarded-for": "203.0.113.9, not-an-ip", "user-agent": ""}', true) \g /dev/null
+SELECT is((SELECT row(ip, user_agent)::text FROM affiliate.request_client()), row(NULL::inet, NULL::text)::text,
+          'client: an entry that is not an address gives no address; an empty user agent none');
 
 SELECT * FROM finish();
 ROLLBACK;
