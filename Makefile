@@ -38,12 +38,15 @@ include $(PGXS)
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
 
-.PHONY: test demo demo-stop deps
+.PHONY: test bench demo demo-stop deps
 deps:
 	bash scripts/install-deps.sh
 
 test:
 	bash test/run.sh
+
+bench:
+	bash bench/run.sh
 
 demo:
 	bash scripts/demo.sh start

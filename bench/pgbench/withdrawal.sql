@@ -1,0 +1,7 @@
+-- one payout: request, approve and complete (three steps, three journals)
+\set m random(2, :max_funded)
+BEGIN;
+SELECT affiliate.request_withdrawal(1, :m, 100, 'upi', 'bench@upi') AS w \gset
+SELECT 1 FROM affiliate.approve_withdrawal(1, :w);
+SELECT 1 FROM affiliate.complete_withdrawal(1, :w, 'utr-' || :w);
+END;

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+#
+# bench/run.sh — what `make bench` runs.
+#
+# Same set-up as `make test`: missing packages installed, the extension built
+# and installed, a throwaway cluster in a temp directory (settings printed
+# below).  Then:
+#   1. the data set (bench/setup.sql): BENCH_MEMBERS members (default
+#      100 000) in a 4-ary referral tree (depth <= 9), a 2-level and a 5-level
+#      plan, funded wallets; pgbench's TPC-B tables (scale BENCH_SCALE);
+#   2. pgbench, BENCH_CLIENTS clients (default 8), BENCH_SECONDS each
+#      (default 30): built-in TPC-B (the baseline), record_conversion on the
+#      2-level and the 5-level plan, withdrawals (request + approve +
+#      complete), add_member, and the PL/pgSQL conversion (bench/plpgsql);
+#   3. one session: bulk conversions (record_conversions), the release of at
+#      least 1 000 000 due commissions, the downline count of the root's
+#      subtree (20 runs, median), backend memory over BENCH_MEMORY_CONVERSIONS
+#      conversions (default 1 000 000);
+#   4. verify() over everything the bench wrote: it must be empty;
+#   5. the table, printed and written to bench/results.md.
+# Exits non-zero only when the bench could not run (or verify() is not
+# empty); a figure that misses its target is marked MISSED in the table.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/cluster.sh
+. "$ROOT/scripts/cluster.sh"
+
+MEMBERS=${BENCH_MEMBERS:-100000}
+CLIENTS=${BENCH_CLIENTS:-8}
+SECONDS_EACH=${BENCH_SECONDS:-30}
+SCALE=${BENCH_SCALE:-20}
+BULK=${BENCH_BULK:-200000}
+RELEASE=${BENCH_RELEASE:-1000000}
+MEMORY_CONVERSIONS=${BENCH_MEMORY_CONVERSIONS:-1000000}
+THREADS=$(nproc 2>/dev/null || echo 2)
+[ "$THREADS" -gt "$CLIENTS" ] && THREADS=$CLIENTS
+RESULTS="$ROOT/bench/results.md"
+
+TMP=""
+DATADIR=""
+STARTED=""
+cleanup() {
+    set +e
+    if [ -n "$DATADIR" ] && [ -d "$DATADIR" ]; then
+        pgc_stop "$DATADIR"
+    fi
+    if [ -n "$TMP" ] && [ -d "$TMP" ]; then
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+section() { printf '\n========== %s ==========\n' "$*"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+section "dependencies"
+bash "$ROOT/scripts/install-deps.sh"
+section "build"
+pgc_build_install "$ROOT"
+
+section "cluster"
+TMP=$(mktemp -d /tmp/pg_affiliate_bench.XXXXXX)
+chmod 0755 "$TMP"
+pgc_give_to_server "$TMP"
+DATADIR="$TMP/data"
+PORT=$(pgc_free_port "$TMP" /tmp/pg_affiliate_test.* /tmp/pg_affiliate_bench.* \
+       "${PG_AFFILIATE_DEMO_DIR:-/tmp/pg_affiliate_demo}")
+# the only settings changed from PostgreSQL's defaults (besides socket, port,
+# pg_cron and logging, as in make test); printed in the results
+SETTINGS=("fsync = off" "timezone = 'UTC'")
+pgc_create "$DATADIR" "$TMP" "$PORT" "" "${SETTINGS[@]}"
+pgc_start "$DATADIR" "$TMP/server.log"
+pgc_export_env "$TMP" "$PORT"
+STARTED=1
+DB=bench
+pgc_psql -d postgres -c "CREATE DATABASE $DB"
+pgc_psql -d "$DB" -c "CREATE EXTENSION pg_affiliate"
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+
+section "data set: $MEMBERS members, TPC-B scale $SCALE"
+t0=$(now)
+PGOPTIONS="-c bench.members=$MEMBERS" pgc_psql -d "$DB" -f "$ROOT/bench/setup.sql"
+t1=$(now)
+echo "members loaded in $(elapsed "$t0" "$t1") s"
+pgbench -i -q -s "$SCALE" "$DB" 2>&1 | tail -n 1
+if [ -f "$ROOT/bench/plpgsql/schema.sql" ]; then
+    pgc_psql -d "$DB" -f "$ROOT/bench/plpgsql/schema.sql" -f "$ROOT/bench/plpgsql/record_conversion.sql"
+    q -c "SELECT bench_plpgsql.load_from_affiliate(1)" >/dev/null
+fi
+q -c "CHECKPOINT; ANALYZE"
+
+# pgbench LABEL [args...] — runs pgbench with the common options and prints
+# the tps (excluding connection time)
+run_pgbench() {
+    local label=$1 out tps
+    shift
+    out=$(pgbench -n -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_EACH" "$@" "$DB" 2>&1) || {
+        echo "$out" >&2
+        pgc_err "pgbench failed: $label"
+        return 1
+    }
+    tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p')
+    if [ -z "$tps" ]; then
+        echo "$out" >&2
+        pgc_err "no tps in pgbench output: $label"
+        return 1
+    fi
+    echo "$(echo "$out" | grep -E 'number of (transactions actually processed|failed)' | tr '\n' ' ')" >&2
+    printf '%.0f' "$tps"
+}
+
+section "pgbench: $CLIENTS clients, $THREADS threads, ${SECONDS_EACH}s each"
+TPCB=$(run_pgbench "TPC-B")
+echo "TPC-B: $TPCB tps"
+CONV2=$(run_pgbench "record_conversion 2 levels" -f "$ROOT/bench/pgbench/conversion.sql" \
+        -D min_buyer=2 -D max_buyer="$MEMBERS" -D product="'basic'")
+echo "record_conversion, 2 levels: $CONV2 tps"
+CONV5=$(run_pgbench "record_conversion 5 levels" -f "$ROOT/bench/pgbench/conversion.sql" \
+        -D min_buyer=2 -D max_buyer="$MEMBERS" -D product="'pro'")
+echo "record_conversion, 5 levels: $CONV5 tps"
+WD=$(run_pgbench "withdrawals" -f "$ROOT/bench/pgbench/withdrawal.sql" \
+     -D max_funded="$((MEMBERS < 10001 ? MEMBERS : 10001))")
+echo "withdrawals (request + approve + complete): $WD tps"
+ADDM=$(run_pgbench "add_member" -f "$ROOT/bench/pgbench/add_member.sql" -D max_sponsor="$MEMBERS")
+echo "add_member: $ADDM tps"
+PLPG=""
+if [ -f "$ROOT/bench/pgbench/plpgsql_conversion.sql" ] && [ -f "$ROOT/bench/plpgsql/schema.sql" ]; then
+    PLPG=$(run_pgbench "PL/pgSQL conversion 2 levels" -f "$ROOT/bench/pgbench/plpgsql_conversion.sql" \
+           -D min_buyer=2 -D max_buyer="$MEMBERS" -D product="'basic'")
+    echo "PL/pgSQL conversion, 2 levels: $PLPG tps"
+fi
+
+section "bulk conversions: $BULK in one session (record_conversions, batches of 20 000)"
+q -c "CREATE SCHEMA bench" -f "$ROOT/bench/session.sql"
+t0=$(now)
+q -c "CALL bench.bulk_conversions('bulk-', $BULK, 20000, 2, $MEMBERS, 'basic')"
+t1=$(now)
+BULK_S=$(elapsed "$t0" "$t1")
+BULK_RATE=$(awk -v n="$BULK" -v s="$BULK_S" 'BEGIN { printf "%.0f", n / s }')
+echo "$BULK conversions in $BULK_S s: $BULK_RATE /s"
+
+section "hold release: at least $RELEASE due commissions"
+q -c "CALL bench.top_up_pending($RELEASE, 2, $MEMBERS)"
+PENDING=$(q -c "SELECT count(*) FROM affiliate.commission WHERE status = 'pending'")
+t0=$(now)
+q -c "CALL bench.release_everything(100000)"
+t1=$(now)
+RELEASE_S=$(elapsed "$t0" "$t1")
+LEFT=$(q -c "SELECT count(*) FROM affiliate.commission WHERE status = 'pending'")
+echo "released $PENDING commissions in $RELEASE_S s ($LEFT left pending)"
+
+section "downline count of the root's subtree (20 runs, median)"
+SUBTREE=$(q -c "SELECT affiliate.team_size(1, 1)")
+DOWNLINE_MS=$(q -f "$ROOT/bench/downline.sql")
+echo "team_size of $SUBTREE members: median $DOWNLINE_MS ms"
+
+section "backend memory over $MEMORY_CONVERSIONS conversions in one session"
+MEM=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -v n="$MEMORY_CONVERSIONS" -v members="$MEMBERS" \
+      -f "$ROOT/bench/memory.sql")
+RSS_BEFORE=$(echo "$MEM" | sed -n 's/^before \([0-9]*\)$/\1/p')
+RSS_AFTER=$(echo "$MEM" | sed -n 's/^after \([0-9]*\)$/\1/p')
+MEM_S=$(echo "$MEM" | sed -n 's/^seconds \([0-9.]*\)$/\1/p')
+GROWTH_KB=$((RSS_AFTER - RSS_BEFORE))
+echo "RssAnon before $RSS_BEFORE kB, after $RSS_AFTER kB: growth $GROWTH_KB kB ($MEMORY_CONVERSIONS conversions in $MEM_S s)"
+
+section "verify() over everything the bench wrote"
+t0=$(now)
+BROKEN=$(q -c "SELECT count(*) FROM affiliate.verify()")
+t1=$(now)
+TOTALS=$(q -c "SELECT format('%s members, %s conversions, %s commissions, %s journals, %s postings, %s withdrawals',
+                 (SELECT count(*) FROM affiliate.member), (SELECT count(*) FROM affiliate.conversion),
+                 (SELECT count(*) FROM affiliate.commission), (SELECT count(*) FROM affiliate.journal),
+                 (SELECT count(*) FROM affiliate.posting), (SELECT count(*) FROM affiliate.withdrawal))")
+echo "verify(): $BROKEN broken invariants ($(elapsed "$t0" "$t1") s over $TOTALS)"
+if [ "$BROKEN" != 0 ]; then
+    q -c "SELECT * FROM affiliate.verify() LIMIT 20" >&2
+    pgc_err "verify() is not empty: the figures above do not count"
+    exit 1
+fi
+
+section "results"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+mark() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+    ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "met" : "MISSED" }'; }
+PGV=$(q -c "SHOW server_version")
+CPU=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+MEMTOTAL=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+R2=$(ratio "$CONV2" "$TPCB"); R5=$(ratio "$CONV5" "$TPCB")
+RW=$(ratio "$WD" "$TPCB"); RA=$(ratio "$ADDM" "$TPCB")
+{
+    echo "# make bench — results"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), PostgreSQL $PGV, $(nproc) cores ($CPU), $MEMTOTAL;"
+    echo "settings changed from the defaults: ${SETTINGS[*]}; pgbench $CLIENTS clients, $THREADS threads, ${SECONDS_EACH} s per run."
+    echo "Data: $TOTALS after the bench; verify() empty."
+    echo
+    echo "| figure | measured | ratio to TPC-B | target | |"
+    echo "| --- | --- | --- | --- | --- |"
+    echo "| pgbench built-in TPC-B (baseline, scale $SCALE) | $TPCB tps | 1.00 | | |"
+    echo "| conversions/s, record_conversion, 2-level plan | $CONV2 /s | $R2 | ≥ 1.0 × TPC-B | $(mark "$R2" '>=' 1.0) |"
+    echo "| conversions/s, record_conversion, 5-level plan | $CONV5 /s | $R5 | ≥ 0.8 × TPC-B | $(mark "$R5" '>=' 0.8) |"
+    echo "| bulk conversions/s, record_conversions, one session, $BULK | $BULK_RATE /s | | ≥ 20 000 /s | $(mark "$BULK_RATE" '>=' 20000) |"
+    echo "| hold release of $PENDING due commissions | $RELEASE_S s | | ≤ 15 s | $(mark "$RELEASE_S" '<=' 15) |"
+    echo "| withdrawals/s (request + approve + complete) | $WD /s | $RW | ≥ 0.5 × TPC-B | $(mark "$RW" '>=' 0.5) |"
+    echo "| add_member/s with materialised upline | $ADDM /s | $RA | ≥ 1.0 × TPC-B | $(mark "$RA" '>=' 1.0) |"
+    echo "| downline count of a $SUBTREE-member subtree, median of 20 | $DOWNLINE_MS ms | | ≤ 50 ms | $(mark "$DOWNLINE_MS" '<=' 50) |"
+    echo "| backend memory growth over $MEMORY_CONVERSIONS conversions (RssAnon) | $((GROWTH_KB / 1024)) MB ($GROWTH_KB kB) | | ≤ 10 MB | $(mark "$GROWTH_KB" '<=' 10240) |"
+    if [ -n "$PLPG" ]; then
+        echo
+        echo "The same conversion written in plain PL/pgSQL (bench/plpgsql, 2-level plan): $PLPG /s;"
+        echo "the C path does $(ratio "$CONV2" "$PLPG") × as many."
+    fi
+    echo
+    echo "Reproduce: \`make bench\` (BENCH_MEMBERS, BENCH_CLIENTS, BENCH_SECONDS, BENCH_SCALE, BENCH_BULK,"
+    echo "BENCH_RELEASE, BENCH_MEMORY_CONVERSIONS change the sizes)."
+} >"$RESULTS"
+cat "$RESULTS"
