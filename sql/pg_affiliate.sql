@@ -229,11 +229,13 @@ CREATE TABLE affiliate.journal (
 );
 COMMENT ON TABLE affiliate.journal IS 'One business event; its postings sum to zero per asset. Append-only.';
 
--- No foreign key to account or program here on purpose: an FK check takes a
--- KEY SHARE lock on the referenced row, and a hot account (commission_expense,
--- a popular sponsor) would then be share-locked by every concurrent writer.
--- The C posting function resolves every account inside the same program, and
--- verify() reports any posting whose account is missing.
+-- No foreign key to account, journal or program here on purpose: an FK check
+-- takes a KEY SHARE lock on the referenced row (a hot account such as
+-- commission_expense or a popular sponsor would be share-locked by every
+-- concurrent writer) and costs one look-up per posting on the hottest path.
+-- The C posting function writes the journal and its postings together and
+-- resolves every account inside the same program; verify() reports any
+-- posting whose account or journal is missing.
 CREATE TABLE affiliate.posting (
     program_id  bigint NOT NULL,
     id          bigint GENERATED ALWAYS AS IDENTITY,
@@ -241,8 +243,7 @@ CREATE TABLE affiliate.posting (
     account_id  bigint NOT NULL,
     amount      bigint NOT NULL CHECK (amount <> 0),
     posted_at   timestamptz NOT NULL,
-    PRIMARY KEY (program_id, id),
-    FOREIGN KEY (program_id, journal_id) REFERENCES affiliate.journal (program_id, id)
+    PRIMARY KEY (program_id, id)
 );
 CREATE INDEX posting_account_time ON affiliate.posting (program_id, account_id, posted_at) INCLUDE (amount);
 CREATE INDEX posting_journal ON affiliate.posting (program_id, journal_id);
@@ -510,8 +511,10 @@ CREATE TABLE affiliate.plan (
 CREATE INDEX plan_lookup ON affiliate.plan (program_id, beneficiary, product, id);
 COMMENT ON TABLE affiliate.plan IS 'Commission plans; per beneficiary kind and product the newest plan applies. Never updated.';
 
--- No foreign key to program: every conversion would share-lock the program
--- row; the buyer's foreign key (which includes program_id) implies it.
+-- No foreign key to program or member: every conversion would share-lock the
+-- program row and the buyer's row (and pay a look-up for it).  The C code
+-- reads the buyer inside the program before it inserts; verify() reports a
+-- conversion whose buyer is missing.
 CREATE TABLE affiliate.conversion (
     program_id   bigint NOT NULL,
     id           bigint GENERATED ALWAYS AS IDENTITY,
@@ -527,14 +530,16 @@ CREATE TABLE affiliate.conversion (
     occurred_at  timestamptz NOT NULL,
     recorded_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (program_id, id),
-    UNIQUE (program_id, external_ref),
-    FOREIGN KEY (program_id, buyer_id) REFERENCES affiliate.member (program_id, id)
+    UNIQUE (program_id, external_ref)
 );
 CREATE INDEX conversion_buyer ON affiliate.conversion (program_id, buyer_id, occurred_at);
 COMMENT ON TABLE affiliate.conversion IS 'Paid orders; external_ref is the idempotency key.';
 
--- No foreign keys to member or plan: every conversion would share-lock the
--- rows of the top of the tree and of the active plan.
+-- No foreign keys to member, plan or conversion: every conversion would
+-- share-lock the rows of the top of the tree, the active plan and its own
+-- conversion row, one look-up each.  The C code writes a conversion and its
+-- commissions together; verify() reports commissions whose conversion or
+-- beneficiary is missing.
 CREATE TABLE affiliate.commission (
     program_id     bigint NOT NULL,
     id             bigint GENERATED ALWAYS AS IDENTITY,
@@ -554,7 +559,6 @@ CREATE TABLE affiliate.commission (
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (program_id, id),
     UNIQUE (program_id, conversion_id, plan_id, level),
-    FOREIGN KEY (program_id, conversion_id) REFERENCES affiliate.conversion (program_id, id),
     CHECK (reversed >= 0 AND reversed <= amount),
     CHECK (written_off >= 0 AND written_off <= reversed),
     CHECK (released IS NULL OR (released > 0 AND released <= amount)),
@@ -1030,6 +1034,15 @@ AS $$
        AND NOT EXISTS (SELECT 1 FROM affiliate.account a
                         WHERE a.program_id = p.program_id AND a.id = p.account_id)
     UNION ALL
+    -- every posting's journal exists in the posting's program
+    SELECT 'posting_journal_exists',
+           format('posting %s (program %s) names journal %s, which is not in the program',
+                  p.id, p.program_id, p.journal_id)
+      FROM affiliate.posting p
+     WHERE ($1 IS NULL OR p.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
+                        WHERE j.program_id = p.program_id AND j.id = p.journal_id)
+    UNION ALL
     -- every journal sums to zero per asset
     SELECT 'journal_balanced',
            format('journal %s (program %s): asset %s sums to %s', p.journal_id, p.program_id, a.asset, sum(p.amount))
@@ -1157,6 +1170,24 @@ AS $$
      WHERE ($1 IS NULL OR x.program_id = $1)
        AND NOT EXISTS (SELECT 1 FROM affiliate.member m
                         WHERE m.program_id = x.program_id AND m.id = x.beneficiary_id)
+    UNION ALL
+    -- every commission's conversion is in the program
+    SELECT 'commission_conversion_exists',
+           format('commission %s (program %s) names conversion %s, which is not in the program',
+                  x.id, x.program_id, x.conversion_id)
+      FROM affiliate.commission x
+     WHERE ($1 IS NULL OR x.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.conversion v
+                        WHERE v.program_id = x.program_id AND v.id = x.conversion_id)
+    UNION ALL
+    -- every conversion's buyer is a member of the program
+    SELECT 'conversion_buyer_exists',
+           format('conversion %s (program %s) names buyer %s, who is not in the program',
+                  v.id, v.program_id, v.buyer_id)
+      FROM affiliate.conversion v
+     WHERE ($1 IS NULL OR v.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = v.program_id AND m.id = v.buyer_id)
     UNION ALL
     -- the commissions of a conversion never exceed its amount
     SELECT 'commissions_within_amount',

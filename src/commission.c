@@ -624,14 +624,20 @@ DedupeBatch(ConvIn *in, int n)
 	}
 }
 
-/* Read buyers (status, upline) and sellers; refuse unknown ones. */
+/*
+ * Read buyers (status, upline) and sellers; refuse unknown ones.  With
+ * uplevels > 0 the same statement also reads the status of the buyers'
+ * first uplevels sponsors (the possible beneficiaries), so plan evaluation
+ * needs no second look-up.
+ */
 static void
-LoadBuyersAndSellers(int64 program_id, ConvIn *in, int n, HTAB *members)
+LoadBuyersAndSellers(int64 program_id, ConvIn *in, int n, HTAB *members, int uplevels)
 {
-	static PlanSlot slot;
+	static PlanSlot slot,
+				with_upline;
 	Datum	   *ids = palloc(sizeof(Datum) * Max(2 * n, 1));
 	int			nids = 0;
-	Datum		values[2];
+	Datum		values[3];
 
 	for (int i = 0; i < n; i++)
 	{
@@ -643,22 +649,33 @@ LoadBuyersAndSellers(int64 program_id, ConvIn *in, int n, HTAB *members)
 	}
 	values[0] = Int64GetDatum(program_id);
 	values[1] = MakeArray(ids, NULL, nids, INT8OID);
-	AffExec(&slot,
-			"SELECT m.id, m.status = 'active', m.upline FROM affiliate.member m "
-			"WHERE m.program_id = $1 AND m.id = ANY ($2)",
-			2, (Oid[]) {INT8OID, INT8ARRAYOID}, values, NULL, false, 0);
+	values[2] = Int32GetDatum(uplevels);
+	if (uplevels > 0)
+		AffExec(&with_upline,
+				"SELECT m.id, m.status = 'active', m.upline FROM affiliate.member m "
+				"WHERE m.program_id = $1 AND m.id = ANY ($2) "
+				"UNION ALL "
+				"SELECT a.id, a.status = 'active', NULL FROM affiliate.member m "
+				"JOIN affiliate.member a ON a.program_id = m.program_id "
+				"  AND a.id = ANY (m.upline[1:$3]) "
+				"WHERE m.program_id = $1 AND m.id = ANY ($2)",
+				3, (Oid[]) {INT8OID, INT8ARRAYOID, INT4OID}, values, NULL, false, 0);
+	else
+		AffExec(&slot,
+				"SELECT m.id, m.status = 'active', m.upline FROM affiliate.member m "
+				"WHERE m.program_id = $1 AND m.id = ANY ($2)",
+				2, (Oid[]) {INT8OID, INT8ARRAYOID}, values, NULL, false, 0);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		MemberInfo *m = Member(members, AffGetInt64(r, 1, NULL), true);
 		bool		isnull;
 		bool	   *un;
+		Datum		up = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
 
 		m->found = true;
 		m->active = AffGetBool(r, 2, NULL);
-		m->nupline = Int64Elems(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[r],
-																 SPI_tuptable->tupdesc, 3,
-																 &isnull)),
-								&m->upline, &un);
+		if (!isnull)
+			m->nupline = Int64Elems(DatumGetArrayTypeP(up), &m->upline, &un);
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -936,10 +953,9 @@ WithinRecurring(HTAB *members, const CommPlan *p, const ConvIn *c)
 
 /* Evaluate the plans of every new conversion; returns the shares. */
 static Share *
-EvaluatePlans(const AffProgram *prog, ConvIn *in, int n, HTAB *members, int *nshares)
+EvaluatePlans(const AffProgram *prog, const CommPlan *plans, int nplans, ConvIn *in, int n,
+			  HTAB *members, int *nshares)
 {
-	int			nplans;
-	CommPlan	   *plans = LoadPlans(prog->id, &nplans);
 	bool		need_direct = false;
 	bool		need_first = false;
 	int			maxlevels = 0;
@@ -971,8 +987,14 @@ EvaluatePlans(const AffProgram *prog, ConvIn *in, int n, HTAB *members, int *nsh
 			continue;
 		b = Member(members, in[i].buyer, false);
 		for (int k = 0; k < maxlevels && k < b->nupline; k++)
-			ids[nids++] = Int64GetDatum(b->upline[k]);
-		if (in[i].seller)
+		{
+			MemberInfo *u = Member(members, b->upline[k], false);
+
+			/* read with the buyers already, unless a plan counts referrals */
+			if (need_direct || u == NULL || !u->found)
+				ids[nids++] = Int64GetDatum(b->upline[k]);
+		}
+		if (in[i].seller && need_direct)
 			ids[nids++] = Int64GetDatum(in[i].seller);
 	}
 	if (nids > 0)
@@ -1176,6 +1198,9 @@ RecordConversions(FunctionCallInfo fcinfo, int64 program_id, ConvIn *in, int n, 
 	HTAB	   *members;
 	Share	   *shares;
 	int			nshares;
+	CommPlan   *plans;
+	int			nplans;
+	int			uplevels = 0;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 	for (int i = 0; i < n; i++)
@@ -1188,9 +1213,13 @@ RecordConversions(FunctionCallInfo fcinfo, int64 program_id, ConvIn *in, int n, 
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
 
 	members = NewMemberTable();
-	LoadBuyersAndSellers(program_id, in, n, members);
+	plans = LoadPlans(program_id, &nplans);
+	for (int i = 0; i < nplans; i++)
+		if (!plans[i].seller && plans[i].min_direct == 0)
+			uplevels = Max(uplevels, plans[i].nlevels);
+	LoadBuyersAndSellers(program_id, in, n, members, uplevels);
 	InsertConversions(program_id, in, n, now);
-	shares = EvaluatePlans(&prog, in, n, members, &nshares);
+	shares = EvaluatePlans(&prog, plans, nplans, in, n, members, &nshares);
 	if (nshares > 0)
 		WriteCommissions(&prog, in, shares, nshares, single, rsinfo->setResult);
 	ReturnExisting(program_id, in, n, rsinfo->setResult);

@@ -230,6 +230,69 @@ LedgerAccount(int64 program_id, bool is_system, int64 member_id,
 	return id;
 }
 
+/*
+ * Look up the accounts of named legs in one statement (the legs of a
+ * conversion: commission_expense and each beneficiary's pending account).
+ * Sets account_id and allow_negative of the legs whose account exists; the
+ * others are left at 0 for LedgerAccount to create, in the caller's order.
+ */
+static void
+FindAccounts(int64 program_id, LedgerLeg **named, int nnamed)
+{
+	static PlanSlot slot;
+	Datum	   *idx;
+	Datum	   *members;
+	bool	   *mnulls;
+	Datum	   *assets;
+	Datum	   *kinds;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	if (nnamed == 0)
+		return;
+	idx = palloc(sizeof(Datum) * nnamed);
+	members = palloc(sizeof(Datum) * nnamed);
+	mnulls = palloc(sizeof(bool) * nnamed);
+	assets = palloc(sizeof(Datum) * nnamed);
+	kinds = palloc(sizeof(Datum) * nnamed);
+	for (int i = 0; i < nnamed; i++)
+	{
+		idx[i] = Int64GetDatum(i);
+		members[i] = Int64GetDatum(named[i]->member_id);
+		mnulls[i] = named[i]->is_system;
+		assets[i] = CStringGetTextDatum(named[i]->asset);
+		kinds[i] = CStringGetTextDatum(named[i]->kind);
+	}
+	dims[0] = nnamed;
+	AffExec(&slot,
+			"SELECT l.i, a.id, a.allow_negative "
+			"FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::bigint[]), "
+			"  pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[])) AS l(i, member, asset, kind) "
+			"JOIN affiliate.account a ON a.program_id = $1 AND a.member_id = l.member "
+			"  AND a.asset = l.asset AND a.kind = l.kind "
+			"UNION ALL "
+			"SELECT l.i, a.id, a.allow_negative "
+			"FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::bigint[]), "
+			"  pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[])) AS l(i, member, asset, kind) "
+			"JOIN affiliate.account a ON a.program_id = $1 AND a.member_id IS NULL AND l.member IS NULL "
+			"  AND a.asset = l.asset AND a.kind = l.kind",
+			5, (Oid[]) {INT8OID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
+			(Datum[]) {Int64GetDatum(program_id),
+				PointerGetDatum(construct_array(idx, nnamed, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+				PointerGetDatum(construct_md_array(members, mnulls, 1, dims, lbs, INT8OID, 8,
+												   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+				PointerGetDatum(construct_array(assets, nnamed, TEXTOID, -1, false, TYPALIGN_INT)),
+			PointerGetDatum(construct_array(kinds, nnamed, TEXTOID, -1, false, TYPALIGN_INT))},
+			NULL, false, 0);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		int			i = (int) AffGetInt64((int) r, 1, NULL);
+
+		named[i]->account_id = AffGetInt64((int) r, 2, NULL);
+		named[i]->allow_negative = AffGetBool((int) r, 3, NULL);
+	}
+}
+
 /* Resolve a leg given by account id: its asset and overdraft rule. */
 static void
 ResolveAccountId(int64 program_id, LedgerLeg *leg, int legno)
@@ -597,12 +660,14 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 	}
 	if (nnamed > 1)
 		qsort(named, nnamed, sizeof(LedgerLeg *), CompareLegName);
+	FindAccounts(program_id, named, nnamed);
 	for (int i = 0; i < nnamed; i++)
 	{
 		LedgerLeg  *l = named[i];
 
-		l->account_id = LedgerAccount(program_id, l->is_system, l->member_id, l->kind,
-									  l->asset, -1, &l->allow_negative, NULL);
+		if (l->account_id == 0)
+			l->account_id = LedgerAccount(program_id, l->is_system, l->member_id, l->kind,
+										  l->asset, -1, &l->allow_negative, NULL);
 		l->resolved_asset = l->asset;
 	}
 

@@ -11,6 +11,7 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
@@ -376,6 +377,24 @@ update_program_settings(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The program the current transaction last looked up: its id and currency
+ * (which never change once created), so the engines and the ledger under
+ * them read the program row once per call.  Keyed by the local transaction,
+ * so nothing carries over to the next transaction.
+ */
+static LocalTransactionId known_lxid = InvalidLocalTransactionId;
+static int64 known_program;
+static char known_currency[4];
+
+static void
+RememberProgram(int64 program_id, const char *currency)
+{
+	known_lxid = MyProc->lxid;
+	known_program = program_id;
+	strlcpy(known_currency, currency, sizeof(known_currency));
+}
+
+/*
  * Check that a program exists; optionally return its currency (palloc'd in
  * the caller's context).  Raises P0002 otherwise.
  */
@@ -387,6 +406,12 @@ AffRequireProgram(int64 program_id, char **currency_out)
 	Datum		values[1];
 	MemoryContext cxt = CurrentMemoryContext;
 
+	if (known_lxid == MyProc->lxid && known_program == program_id)
+	{
+		if (currency_out)
+			*currency_out = pstrdup(known_currency);
+		return;
+	}
 	values[0] = Int64GetDatum(program_id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
@@ -397,12 +422,9 @@ AffRequireProgram(int64 program_id, char **currency_out)
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("program " INT64_FORMAT " does not exist", program_id),
 				 errhint("Create it with affiliate.create_program().")));
+	RememberProgram(program_id, AffGetText(0, 1));
 	if (currency_out)
-	{
-		char	   *c = AffGetText(0, 1);
-
-		*currency_out = MemoryContextStrdup(cxt, c);
-	}
+		*currency_out = MemoryContextStrdup(cxt, known_currency);
 	SPI_finish();
 }
 
@@ -446,5 +468,6 @@ AffLoadProgram(int64 program_id, AffProgram *p)
 	p->attribution_window = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
 															 SPI_tuptable->tupdesc, 7, &isnull));
 	p->clawback_negative = strcmp(AffGetText(0, 8), "negative") == 0;
+	RememberProgram(program_id, p->currency);
 	SPI_finish();
 }

@@ -246,3 +246,23 @@ SELECT :'before_conversions' = :'after_conversions' AND :'before_commissions' = 
        AND :'before_journals' = :'after_journals' AND :'before_plans' = :'after_plans' AS nothing_written;
 
 SELECT * FROM affiliate.verify();
+
+-- The hot tables carry no foreign keys to each other (each would cost a
+-- look-up and a row lock per row on every conversion); verify() checks
+-- them.  Rows written behind the engines' back, as the superuser (rolled back):
+BEGIN;
+-- a conversion of a buyer who is not a member
+INSERT INTO affiliate.conversion (program_id, external_ref, buyer_id, amount, cost, occurred_at)
+VALUES (:ott, 'ghost-order', 999999, 100, 0, now());
+-- a commission of a conversion that does not exist
+INSERT INTO affiliate.commission (program_id, conversion_id, plan_id, beneficiary_id, level, amount,
+                                  hold_until, journal_id)
+SELECT :ott, 999999, plan_id, beneficiary_id, 1, 1, now(), journal_id FROM affiliate.commission LIMIT 1;
+-- a posting of a journal that does not exist
+INSERT INTO affiliate.posting (program_id, journal_id, account_id, amount, posted_at)
+SELECT :ott, 999999, account_id, 1, now() FROM affiliate.posting LIMIT 1;
+SELECT DISTINCT invariant FROM affiliate.verify()
+ WHERE invariant IN ('conversion_buyer_exists', 'commission_conversion_exists', 'posting_journal_exists')
+ ORDER BY 1;
+ROLLBACK;
+SELECT * FROM affiliate.verify();
