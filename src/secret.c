@@ -19,10 +19,33 @@
 #include "pg_affiliate.h"
 
 /*
+ * The guarded buffer keys are copied into: sodium_malloc memory (guard pages,
+ * locked, never swapped), allocated once per backend because each
+ * sodium_malloc/sodium_free is a handful of mmap/mprotect system calls, and
+ * wiped after every use, so it holds a key only while a hash is computed.
+ */
+static unsigned char *
+KeyBuffer(void)
+{
+	static unsigned char *buf = NULL;
+
+	if (buf == NULL)
+	{
+		buf = sodium_malloc(crypto_generichash_KEYBYTES);
+		if (buf == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of secure memory")));
+		sodium_memzero(buf, crypto_generichash_KEYBYTES);
+	}
+	return buf;
+}
+
+/*
  * Keyed BLAKE2b-256 of (domain, value) under the program's hash key.  The key
  * is created on first use from libsodium's CSPRNG; it is copied into
- * sodium_malloc memory for the computation and wiped with it, and the copy
- * SPI returned is zeroed too.  Must be called inside an SPI connection.
+ * the guarded buffer above for the computation and wiped right after it, and
+ * the copy SPI returned is zeroed too.  Must be called inside an SPI connection.
  */
 bytea *
 AffKeyedHash(int64 program_id, const char *domain, const char *value)
@@ -66,11 +89,7 @@ AffKeyedHash(int64 program_id, const char *domain, const char *value)
 
 		if (isnull || VARSIZE_ANY_EXHDR(k) != crypto_generichash_KEYBYTES)
 			elog(ERROR, "pg_affiliate: malformed hash key of program " INT64_FORMAT, program_id);
-		key = sodium_malloc(crypto_generichash_KEYBYTES);
-		if (key == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of secure memory")));
+		key = KeyBuffer();
 		memcpy(key, VARDATA_ANY(k), crypto_generichash_KEYBYTES);
 		sodium_memzero(VARDATA_ANY(k), crypto_generichash_KEYBYTES);
 	}
@@ -82,7 +101,7 @@ AffKeyedHash(int64 program_id, const char *domain, const char *value)
 	crypto_generichash_update(&st, (const unsigned char *) value, strlen(value));
 	crypto_generichash_final(&st, (unsigned char *) VARDATA(out), crypto_generichash_BYTES);
 	sodium_memzero(&st, sizeof(st));
-	sodium_free(key);
+	sodium_memzero(key, crypto_generichash_KEYBYTES);
 	return out;
 }
 
