@@ -34,6 +34,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object depends on the shared header (PGXS tracks no header
+# dependencies; a changed struct must rebuild every file that uses it)
+$(OBJS): src/pg_affiliate.h
+
 # The install script is built from one source (as pgvector does).
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@

@@ -67,6 +67,7 @@ typedef struct AccountNet
 	int64		net;
 	int			nlegs;
 	bool		allow_negative;
+	bool		lock;			/* apply under the row lock even if a credit */
 } AccountNet;
 
 static int
@@ -742,6 +743,7 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 		nets[i].net = legs[i].amount;
 		nets[i].nlegs = 1;
 		nets[i].allow_negative = legs[i].allow_negative;
+		nets[i].lock = legs[i].lock_credit;
 	}
 	qsort(nets, nlegs, sizeof(AccountNet), CompareAccountNet);
 	for (int i = 0; i < nlegs; i++)
@@ -751,15 +753,21 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 			if (pg_add_s64_overflow(nets[nnets - 1].net, nets[i].net, &nets[nnets - 1].net))
 				OverflowError();
 			nets[nnets - 1].nlegs++;
+			nets[nnets - 1].lock |= nets[i].lock;
 		}
 		else
 			nets[nnets++] = nets[i];
 	}
 
-	/* debits of accounts that must stay non-negative: lock in id order */
+	/*
+	 * Debits of accounts that must stay non-negative, and movements the
+	 * caller wants applied directly (a member's own withdrawal accounts,
+	 * which nobody else writes: a delta would only be folded by the next
+	 * step): lock in id order.
+	 */
 	locked = palloc(sizeof(int64) * nnets);
 	for (int i = 0; i < nnets; i++)
-		if (nets[i].net < 0 && !nets[i].allow_negative)
+		if ((nets[i].net < 0 && !nets[i].allow_negative) || (nets[i].lock && nets[i].net != 0))
 		{
 			ApplyLocked(program_id, &nets[i], posted_at);
 			locked[nlocked++] = nets[i].account_id;

@@ -119,6 +119,9 @@ typedef struct LedgerLeg
 	const char *kind;
 	const char *asset;
 	int64		amount;			/* minor units; credit > 0, debit < 0 */
+	bool		lock_credit;	/* apply under the row lock, not as a delta:
+								 * for accounts only their owner's own steps
+								 * write (never a hot account) */
 	/* filled in by LedgerPost */
 	const char *resolved_asset;
 	bool		allow_negative;

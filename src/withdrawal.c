@@ -230,6 +230,7 @@ request_withdrawal(PG_FUNCTION_ARGS)
 	legs[nlegs].kind = "withdrawing";
 	legs[nlegs].asset = prog.currency;
 	legs[nlegs].amount = amount;
+	legs[nlegs].lock_credit = true;
 	nlegs++;
 
 	hash = AffKeyedHash(program_id, "payout_destination", destination);
@@ -391,6 +392,8 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 		legs[1].kind = t->credit_kind;
 		legs[1].asset = asset;
 		legs[1].amount = amount;
+		/* the member's own payable account: applied, not a delta to fold later */
+		legs[1].lock_credit = step == WD_APPROVE;
 		initStringInfo(&s);
 		appendStringInfo(&s, "{\"withdrawal_id\": " INT64_FORMAT ", \"member_id\": " INT64_FORMAT
 						 ", \"amount\": " INT64_FORMAT "}", id, member_id, amount);
