@@ -140,15 +140,16 @@ COMMENT ON FUNCTION affiliate.cancel_withdrawal(bigint, bigint) IS
 
 -- ---------------------------------------------------------------------------
 -- Hot path: the foreign keys posting -> journal, conversion -> member,
--- commission -> conversion and audit_log -> program cost a look-up and a
--- row lock per row on every conversion or audited step (the program row is
--- shared by all of them); the C code writes both sides together and
+-- commission -> conversion, audit_log -> program and account -> program
+-- cost a look-up and a row lock per row on every conversion, balance update
+-- or audited step (the program row is shared by all of them); the C code writes both sides together and
 -- verify() checks them instead.
 -- ---------------------------------------------------------------------------
 ALTER TABLE affiliate.posting DROP CONSTRAINT posting_program_id_journal_id_fkey;
 ALTER TABLE affiliate.conversion DROP CONSTRAINT conversion_program_id_buyer_id_fkey;
 ALTER TABLE affiliate.commission DROP CONSTRAINT commission_program_id_conversion_id_fkey;
 ALTER TABLE affiliate.audit_log DROP CONSTRAINT audit_log_program_id_fkey;
+ALTER TABLE affiliate.account DROP CONSTRAINT account_program_id_fkey;
 CREATE OR REPLACE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
     RETURNS TABLE (invariant text, detail text)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -171,6 +172,13 @@ AS $$
      WHERE ($1 IS NULL OR p.program_id = $1)
        AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
                         WHERE j.program_id = p.program_id AND j.id = p.journal_id)
+    UNION ALL
+    -- every account belongs to a program
+    SELECT 'account_program_exists',
+           format('account %s names program %s, which does not exist', a.id, a.program_id)
+      FROM affiliate.account a
+     WHERE ($1 IS NULL OR a.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = a.program_id)
     UNION ALL
     -- every audit row belongs to a program
     SELECT 'audit_program_exists',

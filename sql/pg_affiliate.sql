@@ -204,8 +204,14 @@ COMMENT ON TABLE affiliate.audit_log IS 'Every admin action, with its actor (JWT
 -- ---------------------------------------------------------------------------
 -- The ledger.  Written only by the C posting function (src/ledger.c).
 -- ---------------------------------------------------------------------------
+-- No foreign key to program: a balance update of an account row this
+-- transaction already wrote fires the foreign-key check again, which
+-- KEY SHARE-locks the one program row all writers share.  Member accounts
+-- reference their member (below), which implies the program; system
+-- accounts are created only after the program was read.  verify() reports an
+-- account whose program is missing.
 CREATE TABLE affiliate.account (
-    program_id       bigint NOT NULL REFERENCES affiliate.program (id),
+    program_id       bigint NOT NULL,
     id               bigint GENERATED ALWAYS AS IDENTITY,
     member_id        bigint,                -- NULL: a system account of the program
     asset            text NOT NULL CHECK (asset ~ '^[A-Z][A-Z0-9_]{1,15}$'),
@@ -1046,6 +1052,13 @@ AS $$
      WHERE ($1 IS NULL OR p.program_id = $1)
        AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
                         WHERE j.program_id = p.program_id AND j.id = p.journal_id)
+    UNION ALL
+    -- every account belongs to a program
+    SELECT 'account_program_exists',
+           format('account %s names program %s, which does not exist', a.id, a.program_id)
+      FROM affiliate.account a
+     WHERE ($1 IS NULL OR a.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = a.program_id)
     UNION ALL
     -- every audit row belongs to a program
     SELECT 'audit_program_exists',
