@@ -318,46 +318,6 @@ ResolveAccountId(int64 program_id, LedgerLeg *leg, int legno)
 }
 
 /*
- * Fold the deltas of an account whose row we hold locked.  Late deltas are
- * added to the checkpoints that should contain them.  Returns the folded sum;
- * *count gets the number of folded postings.
- */
-static int64
-FoldDeltas(int64 program_id, int64 account_id, bool has_checkpoint,
-		   TimestampTz checkpoint_at, int64 *count)
-{
-	static PlanSlot slot;
-	static const Oid types[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
-	Datum		values[3];
-	char		nulls[3] = "   ";
-
-	values[0] = Int64GetDatum(program_id);
-	values[1] = Int64GetDatum(account_id);
-	values[2] = TimestampTzGetDatum(checkpoint_at);
-	if (!has_checkpoint)
-		nulls[2] = 'n';
-	AffExec(&slot,
-			"WITH d AS ("
-			"  DELETE FROM affiliate.balance_delta WHERE program_id = $1 AND account_id = $2 "
-			"  RETURNING amount, posted_at), "
-			"late AS ("
-			"  SELECT c.at, pg_catalog.sum(d.amount) AS amount FROM d "
-			"  JOIN affiliate.balance_checkpoint c "
-			"    ON c.program_id = $1 AND c.account_id = $2 AND c.at >= d.posted_at "
-			"  WHERE d.posted_at <= $3 GROUP BY c.at), "
-			"fix AS ("
-			"  UPDATE affiliate.balance_checkpoint c SET balance = c.balance + late.amount::bigint "
-			"  FROM late WHERE c.program_id = $1 AND c.account_id = $2 AND c.at = late.at "
-			"  RETURNING 1) "
-			"SELECT coalesce(pg_catalog.sum(d.amount), 0)::bigint, pg_catalog.count(*), "
-			"       (SELECT pg_catalog.count(*) FROM fix) "
-			"FROM d",
-			3, types, values, nulls, false, 1);
-	*count = AffGetInt64(0, 2, NULL);
-	return AffGetInt64(0, 1, NULL);
-}
-
-/*
  * Store a folded balance; every checkpoint_interval postings, also write a
  * checkpoint.  The checkpoint time is read from the clock after the fold, so
  * it is at or after the posted_at of every posting folded so far.
@@ -416,8 +376,44 @@ typedef struct LockedAccount
 	char	   *asset;
 } LockedAccount;
 
+/*
+ * Lock an account row (FOR NO KEY UPDATE, or SKIP LOCKED) and fold its
+ * deltas, in one statement: the deltas are deleted only once the lock is
+ * ours (the DELETE joins the locked row), late ones are added to the
+ * checkpoints they belong to.  Returns false when the row is missing or
+ * (skip_locked) locked by someone else.  *folded is the sum of the folded
+ * deltas, *count their number.
+ *
+ * The statement's snapshot is taken before a lock wait: a credit committed
+ * while we waited stays a delta (folded next time), so a balance read here
+ * can only be low, never high; debits are applied to the row itself, which
+ * the lock re-reads at its latest version.
+ */
+#define LOCK_AND_FOLD(lockclause) \
+	"WITH a AS MATERIALIZED (" \
+	"  SELECT balance, since_checkpoint, checkpoint_at, member_id, kind, asset " \
+	"  FROM affiliate.account WHERE program_id = $1 AND id = $2 " lockclause "), " \
+	"d AS (" \
+	"  DELETE FROM affiliate.balance_delta x USING a " \
+	"  WHERE x.program_id = $1 AND x.account_id = $2 " \
+	"  RETURNING x.amount, x.posted_at), " \
+	"late AS (" \
+	"  SELECT c.at, pg_catalog.sum(d.amount) AS amount FROM d CROSS JOIN a " \
+	"  JOIN affiliate.balance_checkpoint c " \
+	"    ON c.program_id = $1 AND c.account_id = $2 AND c.at >= d.posted_at " \
+	"  WHERE d.posted_at <= a.checkpoint_at GROUP BY c.at), " \
+	"fix AS (" \
+	"  UPDATE affiliate.balance_checkpoint c SET balance = c.balance + late.amount::bigint " \
+	"  FROM late WHERE c.program_id = $1 AND c.account_id = $2 AND c.at = late.at " \
+	"  RETURNING 1) " \
+	"SELECT a.balance, a.since_checkpoint, a.checkpoint_at, a.member_id, a.kind, a.asset, " \
+	"  (SELECT coalesce(pg_catalog.sum(d.amount), 0)::bigint FROM d), " \
+	"  (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM fix) " \
+	"FROM a"
+
 static bool
-LockAccount(int64 program_id, int64 account_id, bool skip_locked, LockedAccount *a)
+LockAndFold(int64 program_id, int64 account_id, bool skip_locked, LockedAccount *a,
+			int64 *folded, int64 *count)
 {
 	static PlanSlot wait,
 				skip;
@@ -428,16 +424,10 @@ LockAccount(int64 program_id, int64 account_id, bool skip_locked, LockedAccount 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(account_id);
 	if (skip_locked)
-		AffExec(&skip,
-				"SELECT balance, since_checkpoint, checkpoint_at, member_id, kind, asset "
-				"FROM affiliate.account WHERE program_id = $1 AND id = $2 "
-				"FOR NO KEY UPDATE SKIP LOCKED",
+		AffExec(&skip, LOCK_AND_FOLD("FOR NO KEY UPDATE SKIP LOCKED"),
 				2, types, values, NULL, false, 1);
 	else
-		AffExec(&wait,
-				"SELECT balance, since_checkpoint, checkpoint_at, member_id, kind, asset "
-				"FROM affiliate.account WHERE program_id = $1 AND id = $2 "
-				"FOR NO KEY UPDATE",
+		AffExec(&wait, LOCK_AND_FOLD("FOR NO KEY UPDATE"),
 				2, types, values, NULL, false, 1);
 	if (SPI_processed == 0)
 		return false;
@@ -449,6 +439,8 @@ LockAccount(int64 program_id, int64 account_id, bool skip_locked, LockedAccount 
 	a->member_id = AffGetInt64(0, 4, &a->is_system);
 	a->kind = AffGetText(0, 5);
 	a->asset = AffGetText(0, 6);
+	*folded = AffGetInt64(0, 7, NULL);
+	*count = AffGetInt64(0, 8, NULL);
 	return true;
 }
 
@@ -467,11 +459,8 @@ ApplyLocked(int64 program_id, AccountNet *an, TimestampTz posted_at)
 	int64		balance;
 	int64		after;
 
-	if (!LockAccount(program_id, an->account_id, false, &a))
+	if (!LockAndFold(program_id, an->account_id, false, &a, &folded, &folded_count))
 		elog(ERROR, "pg_affiliate: account " INT64_FORMAT " vanished", an->account_id);
-
-	folded = FoldDeltas(program_id, an->account_id, a.has_checkpoint, a.checkpoint_at,
-						&folded_count);
 	if (pg_add_s64_overflow(a.balance, folded, &balance) ||
 		pg_add_s64_overflow(balance, an->net, &after))
 		OverflowError();
@@ -522,13 +511,11 @@ LedgerLockedBalance(int64 program_id, int64 account_id)
 	int64		folded;
 	int64		balance;
 
-	if (!LockAccount(program_id, account_id, false, &a))
+	if (!LockAndFold(program_id, account_id, false, &a, &folded, &folded_count))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("account " INT64_FORMAT " does not exist in program " INT64_FORMAT,
 						account_id, program_id)));
-	folded = FoldDeltas(program_id, account_id, a.has_checkpoint, a.checkpoint_at,
-						&folded_count);
 	if (pg_add_s64_overflow(a.balance, folded, &balance))
 		OverflowError();
 	if (folded_count > 0)
@@ -1029,9 +1016,8 @@ fold_balances(PG_FUNCTION_ARGS)
 		int64		folded;
 		int64		balance;
 
-		if (!LockAccount(progs[i], accts[i], true, &a))
+		if (!LockAndFold(progs[i], accts[i], true, &a, &folded, &count))
 			continue;
-		folded = FoldDeltas(progs[i], accts[i], a.has_checkpoint, a.checkpoint_at, &count);
 		if (count == 0)
 			continue;
 		if (pg_add_s64_overflow(a.balance, folded, &balance))
