@@ -9,8 +9,9 @@
 -- bench_plpgsql.split against affiliate.split on random cases.
 -- Prints the number of mismatches and fails if there is any.
 --
---   createdb chk && psql -d chk -c 'CREATE EXTENSION pg_affiliate' \
---     && psql -X -d chk -f bench/plpgsql/check.sql
+--   createdb chk && psql -X -d chk -f bench/plpgsql/check.sql
+-- (it creates the extension if it is missing; it can be run again in the
+-- same database: every run builds programs of its own)
 --
 -- The programs:
 --   A  INR, rounding_unit 100, half_up.  The OTT plan {3000,1000} on profit
@@ -30,6 +31,7 @@
 SET client_min_messages = warning;
 SET timezone = 'UTC';
 
+CREATE EXTENSION IF NOT EXISTS pg_affiliate;
 \ir schema.sql
 \ir record_conversion.sql
 

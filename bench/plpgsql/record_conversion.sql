@@ -26,7 +26,14 @@
 --   * commission rows: pending, hold_until = occurred_at + hold_period
 --     (occurred_at is the transaction start, like the C default);
 --   * one journal: commission_expense debited with the total, each
---     beneficiary's pending account credited; balances updated in place.
+--     beneficiary's pending account credited; stored balances updated in
+--     place (UPDATE ... SET balance = balance + x), the beneficiaries'
+--     accounts locked in id order and the shared commission_expense row last.
+--
+-- Written to stay fast on tables that grow during a run: every statement
+-- reads by primary or unique key, or from the PL/pgSQL arrays it already
+-- holds, never by joining a table the path itself appends to (a generic plan
+-- made while such a table was empty would otherwise scan it each time).
 --
 -- Left out, and not used by the bench plans:
 --   * seller plans and seller_id (the C path pays a seller plan only when a
@@ -117,6 +124,9 @@ DECLARE
     v_amt        bigint[];
     v_total      bigint;
     v_journal    bigint;
+    v_acc        bigint[];
+    v_acc_amt    bigint[];
+    v_expense    bigint;
 BEGIN
     -- inputs (the table checks would catch most of these too)
     IF p_program_id IS NULL OR p_ref IS NULL OR p_buyer IS NULL OR p_amount IS NULL OR p_cost IS NULL THEN
@@ -206,26 +216,10 @@ BEGIN
         RETURN;                     -- nobody qualifies: the platform keeps the base
     END IF;
 
-    -- pending accounts of first-time earners (in member order: no deadlock
-    -- between two transactions creating the same accounts)
-    INSERT INTO bench_plpgsql.account (program_id, member_id, kind)
-    SELECT p_program_id, w, 'pending' FROM unnest(v_who) AS w ORDER BY w
-    ON CONFLICT DO NOTHING;
-
     -- one journal: commission_expense -> each beneficiary's pending
     INSERT INTO bench_plpgsql.journal (program_id, kind, conversion_id, posted_at)
     VALUES (p_program_id, 'conversion', v_conv_id, v_now)
     RETURNING id INTO v_journal;
-
-    INSERT INTO bench_plpgsql.posting (journal_id, account_id, amount, posted_at)
-    SELECT v_journal, a.id, b.amt, v_now
-      FROM (SELECT w AS who, sum(x) AS amt FROM unnest(v_who, v_amt) AS t(w, x) GROUP BY w) b
-      JOIN bench_plpgsql.account a
-        ON a.program_id = p_program_id AND a.member_id = b.who AND a.kind = 'pending'
-    UNION ALL
-    SELECT v_journal, a.id, -v_total, v_now
-      FROM bench_plpgsql.account a
-     WHERE a.program_id = p_program_id AND a.member_id IS NULL AND a.kind = 'commission_expense';
 
     RETURN QUERY
     INSERT INTO bench_plpgsql.commission AS c
@@ -235,22 +229,39 @@ BEGIN
      ORDER BY u.lvl
     RETURNING c.*;
 
-    -- balances, last: the beneficiaries' accounts locked in id order, then
-    -- the program's commission_expense, the row every conversion updates
-    -- (taken last so that it is held for as short a time as possible; the
-    -- order is the same in every transaction, so there is no deadlock)
+    -- balances, last: the beneficiaries' pending accounts locked in id order,
+    -- then the program's commission_expense, the row every conversion
+    -- updates (taken last so that it is held for as short a time as
+    -- possible; every transaction locks in this order, so no deadlock).
+    -- Accounts are opened when a member joins (load_from_affiliate here, as
+    -- affiliate.add_member does), so they are not created on this path.
     PERFORM 1 FROM bench_plpgsql.account a
       WHERE a.program_id = p_program_id AND a.member_id = ANY (v_who) AND a.kind = 'pending'
       ORDER BY a.id
       FOR NO KEY UPDATE;
-    UPDATE bench_plpgsql.account a SET balance = a.balance + ps.amount
-      FROM bench_plpgsql.posting ps
-     WHERE ps.journal_id = v_journal AND a.id = ps.account_id AND a.member_id IS NOT NULL;
+    WITH b AS (
+        SELECT t.w, sum(t.x) AS amt FROM unnest(v_who, v_amt) AS t(w, x) GROUP BY t.w
+    ), u AS (
+        UPDATE bench_plpgsql.account a SET balance = a.balance + b.amt
+          FROM b
+         WHERE a.program_id = p_program_id AND a.member_id = b.w AND a.kind = 'pending'
+        RETURNING a.id, b.amt
+    )
+    SELECT array_agg(u.id), array_agg(u.amt) INTO v_acc, v_acc_amt FROM u;
+    IF coalesce(cardinality(v_acc), 0) <> cardinality(v_who) THEN   -- an upline has no repeats
+        RAISE EXCEPTION 'a beneficiary of conversion "%" has no pending account', p_ref;
+    END IF;
     UPDATE bench_plpgsql.account a SET balance = a.balance - v_total
-     WHERE a.program_id = p_program_id AND a.member_id IS NULL AND a.kind = 'commission_expense';
-    IF NOT FOUND THEN
+     WHERE a.program_id = p_program_id AND a.member_id IS NULL AND a.kind = 'commission_expense'
+    RETURNING a.id INTO v_expense;
+    IF v_expense IS NULL THEN
         RAISE EXCEPTION 'program % has no commission_expense account', p_program_id;
     END IF;
+
+    INSERT INTO bench_plpgsql.posting (journal_id, account_id, amount, posted_at)
+    SELECT v_journal, t.id, t.amt, v_now FROM unnest(v_acc, v_acc_amt) AS t(id, amt)
+    UNION ALL
+    SELECT v_journal, v_expense, -v_total, v_now;
     RETURN;
 END
 $$;

@@ -10,13 +10,17 @@
 --   * Money is bigint minor units; rates are integer basis points; rounding
 --     is done in numeric (exact), never in floating point.
 --   * Constraints mirror the affiliate schema, including the foreign keys it
---     deliberately leaves out (commission -> member/plan/journal, posting ->
---     account, conversion -> program): the C schema omits them so that no hot row is
---     share-locked by every conversion, and adding them here would measure a
---     schema difference instead of the code.  Indexes mirror the affiliate
---     indexes the hot path has to maintain (conversion: pk, unique ref, buyer;
---     commission: pk, unique (conversion, plan, level), due, beneficiary;
---     posting: pk, account/time, journal).
+--     deliberately leaves off the hot path (conversion -> member/program,
+--     commission -> conversion/member/plan/journal, posting -> journal/account,
+--     journal -> conversion; the C schema checks them in verify()): each
+--     would cost a look-up and a KEY SHARE row lock per row written, and
+--     adding them here would measure a schema difference instead of the code.
+--     Indexes mirror those the C hot path has to maintain (conversion: pk,
+--     unique ref, buyer; commission: pk, unique (conversion, plan, level),
+--     due, beneficiary; journal: pk and, for the C journal's unique
+--     idempotency key, conversion_id; posting: pk, account/time, journal).
+--   * Accounts are opened when a member joins, as affiliate.add_member does
+--     (here: load_from_affiliate), so the hot path never creates one.
 --   * The one deliberate difference is the ledger: here every account keeps
 --     a stored balance that each posting updates in place (UPDATE ... SET
 --     balance = balance + x, rows locked in a consistent order), which is how
@@ -75,7 +79,7 @@ CREATE TABLE bench_plpgsql.conversion (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     program_id    bigint NOT NULL,
     external_ref  text NOT NULL CHECK (length(external_ref) BETWEEN 1 AND 200),
-    buyer_id      bigint NOT NULL REFERENCES bench_plpgsql.member (id),
+    buyer_id      bigint NOT NULL,                   -- no FK: see the header
     referrer_id   bigint,                            -- upline[1] when the order was recorded
     product       text CHECK (length(product) BETWEEN 1 AND 200),
     amount        bigint NOT NULL CHECK (amount >= 0),
@@ -89,7 +93,7 @@ CREATE INDEX conversion_buyer ON bench_plpgsql.conversion (buyer_id, occurred_at
 CREATE TABLE bench_plpgsql.account (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     program_id      bigint NOT NULL,
-    member_id       bigint,                          -- NULL: a system account of the program
+    member_id       bigint REFERENCES bench_plpgsql.member (id),   -- NULL: a system account
     kind            text NOT NULL CHECK (kind IN ('commission_expense', 'pending', 'available')),
     allow_negative  boolean NOT NULL DEFAULT false,
     balance         bigint NOT NULL DEFAULT 0,
@@ -103,7 +107,7 @@ CREATE TABLE bench_plpgsql.journal (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     program_id     bigint NOT NULL,
     kind           text NOT NULL,
-    conversion_id  bigint REFERENCES bench_plpgsql.conversion (id),
+    conversion_id  bigint,                          -- no FK: see the header
     posted_at      timestamptz NOT NULL DEFAULT now()
 );
 -- a conversion's journal (the counterpart of the C journal's unique
@@ -112,8 +116,8 @@ CREATE INDEX journal_conversion ON bench_plpgsql.journal (conversion_id);
 
 CREATE TABLE bench_plpgsql.posting (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    journal_id  bigint NOT NULL REFERENCES bench_plpgsql.journal (id),
-    account_id  bigint NOT NULL,                    -- no FK: see the header
+    journal_id  bigint NOT NULL,                    -- no FK: see the header
+    account_id  bigint NOT NULL,
     amount      bigint NOT NULL CHECK (amount <> 0),
     posted_at   timestamptz NOT NULL DEFAULT now()
 );
@@ -123,14 +127,14 @@ CREATE INDEX posting_journal ON bench_plpgsql.posting (journal_id);
 CREATE TABLE bench_plpgsql.commission (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     program_id      bigint NOT NULL,
-    conversion_id   bigint NOT NULL REFERENCES bench_plpgsql.conversion (id),
+    conversion_id   bigint NOT NULL,                -- no FK: see the header
     plan_id         bigint NOT NULL,
     beneficiary_id  bigint NOT NULL,
     level           integer NOT NULL CHECK (level >= 1),
     amount          bigint NOT NULL CHECK (amount > 0),
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'available', 'reversed')),
     hold_until      timestamptz NOT NULL,
-    journal_id      bigint NOT NULL,                -- no FK, as in the affiliate schema
+    journal_id      bigint NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (conversion_id, plan_id, level)
 );
@@ -184,9 +188,15 @@ BEGIN
       FROM affiliate.plan pl
      WHERE pl.program_id = p_program_id AND pl.beneficiary = 'upline';
 
-    -- the program's system account; members' accounts appear on first use
+    -- the program's system account, and each member's wallet accounts, which
+    -- are opened when a member joins (as affiliate.add_member does)
     INSERT INTO bench_plpgsql.account (program_id, member_id, kind, allow_negative)
     VALUES (p_program_id, NULL, 'commission_expense', true);
+    INSERT INTO bench_plpgsql.account (program_id, member_id, kind)
+    SELECT p_program_id, m.id, k.kind
+      FROM bench_plpgsql.member m, (VALUES ('pending'), ('available')) AS k(kind)
+     WHERE m.program_id = p_program_id
+     ORDER BY m.id, k.kind;
 
     -- later inserts without an explicit id must not collide with copied ids
     PERFORM setval(pg_get_serial_sequence('bench_plpgsql.member', 'id'),
