@@ -31,10 +31,15 @@ extern int	affiliate_trusted_proxies;
 /*
  * Plans are prepared once per backend and kept (SPI_keepplan).  Each call
  * site owns one static PlanSlot; the first call prepares, later calls reuse.
+ * A kept plan is generic; it is prepared again after 100, 400, 1600, ...
+ * executions (then every 100 000), so a plan made while a table was still
+ * empty does not outlive the table's growth.
  */
 typedef struct PlanSlot
 {
 	SPIPlanPtr	plan;
+	uint64		uses;			/* executions since prepared */
+	uint64		replan_at;		/* prepare again at this many uses */
 } PlanSlot;
 
 extern SPIPlanPtr AffPlan(PlanSlot *slot, const char *sql, int nargs, const Oid *argtypes);

@@ -27,6 +27,13 @@
 SPIPlanPtr
 AffPlan(PlanSlot *slot, const char *sql, int nargs, const Oid *argtypes)
 {
+	if (slot->plan != NULL && ++slot->uses >= slot->replan_at)
+	{
+		/* the data may have grown since: let the planner look again */
+		SPI_freeplan(slot->plan);
+		slot->plan = NULL;
+		slot->replan_at = Min(slot->replan_at * 4, 100000);
+	}
 	if (slot->plan == NULL)
 	{
 		/*
@@ -45,6 +52,9 @@ AffPlan(PlanSlot *slot, const char *sql, int nargs, const Oid *argtypes)
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "pg_affiliate: SPI_keepplan failed");
 		slot->plan = plan;
+		slot->uses = 0;
+		if (slot->replan_at == 0)
+			slot->replan_at = 100;
 	}
 	return slot->plan;
 }
