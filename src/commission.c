@@ -1571,6 +1571,8 @@ refund_conversion(PG_FUNCTION_ARGS)
 			legs[nlegs].kind = "pending";
 			legs[nlegs].asset = prog.currency;
 			legs[nlegs].amount = -r->delta;
+			/* covered: the pending commission is locked FOR UPDATE above */
+			legs[nlegs].debit_covered = true;
 			nlegs++;
 			AddOverflow(recovered, r->delta, &recovered);
 			continue;

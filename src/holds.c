@@ -72,6 +72,14 @@ ReleaseProgram(DueRow *rows, int n, TimestampTz as_of)
 		{
 			legs[nlegs].member_id = rows[i].beneficiary;
 			legs[nlegs].kind = "pending";
+			/*
+			 * Covered: the pending balance holds every pending commission
+			 * (verify(): commission_pending_matches_ledger), and the ones
+			 * moved here are locked FOR UPDATE by this transaction, so the
+			 * debit cannot overdraw: no balance row lock, no queue behind a
+			 * popular sponsor's account.
+			 */
+			legs[nlegs].debit_covered = true;
 			legs[nlegs + 1].member_id = rows[i].beneficiary;
 			legs[nlegs + 1].kind = "available";
 			nlegs += 2;

@@ -68,6 +68,7 @@ typedef struct AccountNet
 	int			nlegs;
 	bool		allow_negative;
 	bool		lock;			/* apply under the row lock even if a credit */
+	bool		covered;		/* every debit leg is covered by the caller's locks */
 } AccountNet;
 
 static int
@@ -731,6 +732,7 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 		nets[i].nlegs = 1;
 		nets[i].allow_negative = legs[i].allow_negative;
 		nets[i].lock = legs[i].lock_credit;
+		nets[i].covered = legs[i].amount > 0 || legs[i].debit_covered;
 	}
 	qsort(nets, nlegs, sizeof(AccountNet), CompareAccountNet);
 	for (int i = 0; i < nlegs; i++)
@@ -741,6 +743,7 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 				OverflowError();
 			nets[nnets - 1].nlegs++;
 			nets[nnets - 1].lock |= nets[i].lock;
+			nets[nnets - 1].covered &= nets[i].covered;
 		}
 		else
 			nets[nnets++] = nets[i];
@@ -754,7 +757,8 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 	 */
 	locked = palloc(sizeof(int64) * nnets);
 	for (int i = 0; i < nnets; i++)
-		if ((nets[i].net < 0 && !nets[i].allow_negative) || (nets[i].lock && nets[i].net != 0))
+		if ((nets[i].net < 0 && !nets[i].allow_negative && !nets[i].covered) ||
+			(nets[i].lock && nets[i].net != 0))
 		{
 			ApplyLocked(program_id, &nets[i], posted_at);
 			locked[nlocked++] = nets[i].account_id;

@@ -127,6 +127,10 @@ typedef struct LedgerLeg
 	bool		lock_credit;	/* apply under the row lock, not as a delta:
 								 * for accounts only their owner's own steps
 								 * write (never a hot account) */
+	bool		debit_covered;	/* a debit the caller has proven covered
+								 * under its own locks (pending commissions
+								 * it holds FOR UPDATE): appended as a delta,
+								 * no balance row lock */
 	/* filled in by LedgerPost */
 	const char *resolved_asset;
 	bool		allow_negative;
