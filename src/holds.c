@@ -4,9 +4,10 @@
  *
  * release_due() picks up to batch_size pending commissions whose hold has
  * passed, FOR UPDATE SKIP LOCKED (so concurrent jobs share the work and a
- * refund in progress is simply skipped), posts one "release" journal per
- * program (each beneficiary's pending -> available, accounts locked in id
- * order by the ledger) and marks the commissions released.  Running it again
+ * refund in progress is simply skipped), marks them released in the same
+ * statement, and posts one "release" journal per program: each
+ * beneficiary's pending -> available, appended without balance row locks
+ * (the debit of pending is covered by the commissions locked here).  Running it again
  * finds nothing left to do, so it is idempotent; two runs at once never
  * release a commission twice.
  */
@@ -46,28 +47,18 @@ CompareDue(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static Datum
-Int8Array(Datum *d, int n)
-{
-	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 /* Release the due rows of one program (rows[0..n), sorted by beneficiary). */
 static void
 ReleaseProgram(DueRow *rows, int n, TimestampTz as_of)
 {
-	static PlanSlot upd;
 	int64		program_id = rows[0].program_id;
 	LedgerLeg  *legs = palloc0(sizeof(LedgerLeg) * 2 * n);
 	int			nlegs = 0;
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum		values[2];
 	char	   *memo;
 	bool		replayed;
 
 	for (int i = 0; i < n; i++)
 	{
-		ids[i] = Int64GetDatum(rows[i].id);
 		if (nlegs == 0 || legs[nlegs - 1].member_id != rows[i].beneficiary)
 		{
 			legs[nlegs].member_id = rows[i].beneficiary;
@@ -97,14 +88,6 @@ ReleaseProgram(DueRow *rows, int n, TimestampTz as_of)
 	LedgerPost(program_id, "release", NULL,
 			   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(memo))),
 			   legs, nlegs, &replayed);
-
-	values[0] = Int64GetDatum(program_id);
-	values[1] = Int8Array(ids, n);
-	AffExec(&upd,
-			"UPDATE affiliate.commission SET status = 'available', released = amount - reversed, "
-			"  released_at = pg_catalog.now() "
-			"WHERE program_id = $1 AND id = ANY ($2)",
-			2, (Oid[]) {INT8OID, INT8ARRAYOID}, values, NULL, false, 0);
 }
 
 /*
@@ -145,13 +128,18 @@ release_due(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum(batch);
 	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
+	/* pick (locking, skipping what others hold) and mark released at once */
 	AffExec(&pick,
-			"SELECT c.program_id, c.id, c.beneficiary_id, c.amount - c.reversed "
-			"FROM affiliate.commission c "
-			"WHERE c.status = 'pending' AND c.hold_until <= $1 "
-			"  AND ($3::bigint IS NULL OR c.program_id = $3) "
-			"ORDER BY c.hold_until, c.id LIMIT $2 "
-			"FOR UPDATE SKIP LOCKED",
+			"WITH due AS ("
+			"  SELECT c.program_id, c.id FROM affiliate.commission c "
+			"  WHERE c.status = 'pending' AND c.hold_until <= $1 "
+			"    AND ($3::bigint IS NULL OR c.program_id = $3) "
+			"  ORDER BY c.hold_until, c.id LIMIT $2 "
+			"  FOR UPDATE SKIP LOCKED) "
+			"UPDATE affiliate.commission c SET status = 'available', released = c.amount - c.reversed, "
+			"  released_at = pg_catalog.now() "
+			"FROM due WHERE c.program_id = due.program_id AND c.id = due.id "
+			"RETURNING c.program_id, c.id, c.beneficiary_id, c.released",
 			3, types, values, nulls, false, 0);
 	n = (int) SPI_processed;
 	rows = palloc(sizeof(DueRow) * Max(n, 1));
