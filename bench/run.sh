@@ -94,6 +94,11 @@ if [ -f "$ROOT/bench/plpgsql/schema.sql" ]; then
 fi
 q -c "CHECKPOINT; ANALYZE"
 
+section "downline count of the root's subtree (20 runs, median)"
+SUBTREE=$(q -c "SELECT affiliate.team_size(1, 1)")
+DOWNLINE_MS=$(q -f "$ROOT/bench/downline.sql")
+echo "team_size of $SUBTREE members: median $DOWNLINE_MS ms"
+
 # pgbench LABEL [args...] — runs pgbench with the common options and prints
 # the tps (excluding connection time)
 run_pgbench() {
@@ -144,20 +149,17 @@ BULK_S=$(elapsed "$t0" "$t1")
 BULK_RATE=$(awk -v n="$BULK" -v s="$BULK_S" 'BEGIN { printf "%.0f", n / s }')
 echo "$BULK conversions in $BULK_S s: $BULK_RATE /s"
 
-section "hold release: at least $RELEASE due commissions"
+section "hold release: $RELEASE due commissions"
 q -c "CALL bench.top_up_pending($RELEASE, 2, $MEMBERS)"
-PENDING=$(q -c "SELECT count(*) FROM affiliate.commission WHERE status = 'pending'")
+BEFORE=$(q -c "SELECT count(*) FROM affiliate.commission WHERE status = 'pending'")
+q -c "CHECKPOINT"
 t0=$(now)
-q -c "CALL bench.release_everything(100000)"
+q -c "CALL bench.release_count($RELEASE, 100000)"
 t1=$(now)
 RELEASE_S=$(elapsed "$t0" "$t1")
-LEFT=$(q -c "SELECT count(*) FROM affiliate.commission WHERE status = 'pending'")
-echo "released $PENDING commissions in $RELEASE_S s ($LEFT left pending)"
-
-section "downline count of the root's subtree (20 runs, median)"
-SUBTREE=$(q -c "SELECT affiliate.team_size(1, 1)")
-DOWNLINE_MS=$(q -f "$ROOT/bench/downline.sql")
-echo "team_size of $SUBTREE members: median $DOWNLINE_MS ms"
+AFTER=$(q -c "SELECT count(*) FROM affiliate.commission WHERE status = 'pending'")
+PENDING=$((BEFORE - AFTER))
+echo "released $PENDING commissions in $RELEASE_S s ($AFTER still pending)"
 
 section "backend memory over $MEMORY_CONVERSIONS conversions in one session"
 MEM=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -v n="$MEMORY_CONVERSIONS" -v members="$MEMBERS" \

@@ -37,16 +37,19 @@ BEGIN
 END
 $$;
 
--- release_due in committed batches until nothing is due (2 days ahead: past every hold)
-CREATE PROCEDURE bench.release_everything(batch integer)
+-- release_due in committed batches (2 days ahead: past every hold) until
+-- `total` commissions are released or nothing is due
+CREATE PROCEDURE bench.release_count(total bigint, batch integer)
     LANGUAGE plpgsql AS $$
 DECLARE
+    done bigint := 0;
     n bigint;
 BEGIN
-    LOOP
-        n := affiliate.release_due(now() + interval '2 days', batch);
+    WHILE done < total LOOP
+        n := affiliate.release_due(now() + interval '2 days', least(batch, total - done)::integer);
         COMMIT;
-        EXIT WHEN n < batch;
+        done := done + n;
+        EXIT WHEN n = 0;
     END LOOP;
 END
 $$;

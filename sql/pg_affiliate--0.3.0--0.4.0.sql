@@ -140,9 +140,10 @@ COMMENT ON FUNCTION affiliate.cancel_withdrawal(bigint, bigint) IS
 
 -- ---------------------------------------------------------------------------
 -- Hot path: the foreign keys posting -> journal, conversion -> member,
--- commission -> conversion, audit_log -> program and account -> program
--- cost a look-up and a row lock per row on every conversion, balance update
--- or audited step (the program row is shared by all of them); the C code writes both sides together and
+-- commission -> conversion, audit_log -> program, account -> program and
+-- member -> program cost a look-up and a row lock per row on every
+-- conversion, join, balance update or audited step (the program row is
+-- shared by all of them); the C code writes both sides together and
 -- verify() checks them instead.
 -- ---------------------------------------------------------------------------
 ALTER TABLE affiliate.posting DROP CONSTRAINT posting_program_id_journal_id_fkey;
@@ -150,6 +151,7 @@ ALTER TABLE affiliate.conversion DROP CONSTRAINT conversion_program_id_buyer_id_
 ALTER TABLE affiliate.commission DROP CONSTRAINT commission_program_id_conversion_id_fkey;
 ALTER TABLE affiliate.audit_log DROP CONSTRAINT audit_log_program_id_fkey;
 ALTER TABLE affiliate.account DROP CONSTRAINT account_program_id_fkey;
+ALTER TABLE affiliate.member DROP CONSTRAINT member_program_id_fkey;
 CREATE OR REPLACE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
     RETURNS TABLE (invariant text, detail text)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -172,6 +174,13 @@ AS $$
      WHERE ($1 IS NULL OR p.program_id = $1)
        AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
                         WHERE j.program_id = p.program_id AND j.id = p.journal_id)
+    UNION ALL
+    -- every member belongs to a program
+    SELECT 'member_program_exists',
+           format('member %s names program %s, which does not exist', m.id, m.program_id)
+      FROM affiliate.member m
+     WHERE ($1 IS NULL OR m.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = m.program_id)
     UNION ALL
     -- every account belongs to a program
     SELECT 'account_program_exists',

@@ -455,8 +455,12 @@ CREATE TABLE affiliate.program_secret (
 );
 COMMENT ON TABLE affiliate.program_secret IS 'Per-program keys of the device/IP hashes; no role may read it.';
 
+-- No foreign key to program: every join would KEY SHARE-lock the one
+-- program row that all concurrent joins share; add_member reads the program
+-- first, and verify() reports a member whose program is missing.  The
+-- sponsor's key stays: it keeps the tree whole.
 CREATE TABLE affiliate.member (
-    program_id   bigint NOT NULL REFERENCES affiliate.program (id),
+    program_id   bigint NOT NULL,
     id           bigint GENERATED ALWAYS AS IDENTITY,
     external_id  text NOT NULL CHECK (length(external_id) BETWEEN 1 AND 200),
     code         affiliate.refcode NOT NULL,
@@ -1052,6 +1056,13 @@ AS $$
      WHERE ($1 IS NULL OR p.program_id = $1)
        AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
                         WHERE j.program_id = p.program_id AND j.id = p.journal_id)
+    UNION ALL
+    -- every member belongs to a program
+    SELECT 'member_program_exists',
+           format('member %s names program %s, which does not exist', m.id, m.program_id)
+      FROM affiliate.member m
+     WHERE ($1 IS NULL OR m.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = m.program_id)
     UNION ALL
     -- every account belongs to a program
     SELECT 'account_program_exists',
