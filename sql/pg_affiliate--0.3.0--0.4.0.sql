@@ -152,6 +152,29 @@ ALTER TABLE affiliate.commission DROP CONSTRAINT commission_program_id_conversio
 ALTER TABLE affiliate.audit_log DROP CONSTRAINT audit_log_program_id_fkey;
 ALTER TABLE affiliate.account DROP CONSTRAINT account_program_id_fkey;
 ALTER TABLE affiliate.member DROP CONSTRAINT member_program_id_fkey;
+-- ---------------------------------------------------------------------------
+-- Per-backend cache of program settings and commission plans
+-- (src/settings_cache.c): every change to either table queues a relcache
+-- invalidation, so each backend drops its cached copies when the change
+-- commits.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate.settings_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'settings_changed';
+-- Row triggers (a statement trigger does not fire when a caller stops an
+-- INSERT ... RETURNING early, as SPI with a row count does), plus TRUNCATE.
+CREATE TRIGGER program_settings_changed
+    AFTER INSERT OR UPDATE OR DELETE ON affiliate.program
+    FOR EACH ROW EXECUTE FUNCTION affiliate.settings_changed();
+CREATE TRIGGER program_settings_truncated
+    AFTER TRUNCATE ON affiliate.program
+    FOR EACH STATEMENT EXECUTE FUNCTION affiliate.settings_changed();
+CREATE TRIGGER plan_settings_changed
+    AFTER INSERT OR UPDATE OR DELETE ON affiliate.plan
+    FOR EACH ROW EXECUTE FUNCTION affiliate.settings_changed();
+CREATE TRIGGER plan_settings_truncated
+    AFTER TRUNCATE ON affiliate.plan
+    FOR EACH STATEMENT EXECUTE FUNCTION affiliate.settings_changed();
+
 CREATE OR REPLACE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
     RETURNS TABLE (invariant text, detail text)
     LANGUAGE sql STABLE SECURITY DEFINER

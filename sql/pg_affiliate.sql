@@ -1032,6 +1032,29 @@ $$;
 COMMENT ON FUNCTION affiliate.unschedule_jobs() IS 'Remove the pg_affiliate jobs from pg_cron; returns how many were removed.';
 
 -- ---------------------------------------------------------------------------
+-- Per-backend cache of program settings and commission plans
+-- (src/settings_cache.c): every change to either table queues a relcache
+-- invalidation, so each backend drops its cached copies when the change
+-- commits.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate.settings_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'settings_changed';
+-- Row triggers (a statement trigger does not fire when a caller stops an
+-- INSERT ... RETURNING early, as SPI with a row count does), plus TRUNCATE.
+CREATE TRIGGER program_settings_changed
+    AFTER INSERT OR UPDATE OR DELETE ON affiliate.program
+    FOR EACH ROW EXECUTE FUNCTION affiliate.settings_changed();
+CREATE TRIGGER program_settings_truncated
+    AFTER TRUNCATE ON affiliate.program
+    FOR EACH STATEMENT EXECUTE FUNCTION affiliate.settings_changed();
+CREATE TRIGGER plan_settings_changed
+    AFTER INSERT OR UPDATE OR DELETE ON affiliate.plan
+    FOR EACH ROW EXECUTE FUNCTION affiliate.settings_changed();
+CREATE TRIGGER plan_settings_truncated
+    AFTER TRUNCATE ON affiliate.plan
+    FOR EACH STATEMENT EXECUTE FUNCTION affiliate.settings_changed();
+
+-- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)

@@ -384,9 +384,72 @@ set_plan(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(id);
 }
 
-/* The newest plan per (beneficiary kind, product) of a program.  Inside SPI. */
+/* a program's plans as the settings cache keeps them */
+typedef struct CachedPlans
+{
+	int			nplans;
+	CommPlan   *plans;
+} CachedPlans;
+
+/* a deep copy of plans in the current memory context */
+static CommPlan *
+CopyPlans(const CommPlan *src, int n)
+{
+	CommPlan   *dst = palloc(sizeof(CommPlan) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		int			k = Max(src[i].nlevels, 1);
+
+		dst[i] = src[i];
+		dst[i].product = src[i].product ? pstrdup(src[i].product) : NULL;
+		dst[i].rates = palloc(sizeof(int32) * k);
+		memcpy(dst[i].rates, src[i].rates, sizeof(int32) * src[i].nlevels);
+		dst[i].flat = palloc(sizeof(int64) * k);
+		memcpy(dst[i].flat, src[i].flat, sizeof(int64) * src[i].nlevels);
+		dst[i].caps = palloc(sizeof(int64) * k);
+		memcpy(dst[i].caps, src[i].caps, sizeof(int64) * src[i].nlevels);
+		dst[i].has_flat = palloc(sizeof(bool) * k);
+		memcpy(dst[i].has_flat, src[i].has_flat, sizeof(bool) * src[i].nlevels);
+		dst[i].has_cap = palloc(sizeof(bool) * k);
+		memcpy(dst[i].has_cap, src[i].has_cap, sizeof(bool) * src[i].nlevels);
+	}
+	return dst;
+}
+
+static CommPlan *ReadPlans(int64 program_id, int *nplans);
+
+/*
+ * The newest plan per (beneficiary kind, product) of a program, from the
+ * per-backend settings cache (settings_cache.c) or read and cached.  Inside
+ * SPI.
+ */
 static CommPlan *
 LoadPlans(int64 program_id, int *nplans)
+{
+	CachedPlans *cached = AffCacheGet(AFF_CACHE_PLANS, program_id);
+	CommPlan   *plans;
+
+	if (cached != NULL)
+	{
+		*nplans = cached->nplans;
+		return CopyPlans(cached->plans, cached->nplans);
+	}
+	plans = ReadPlans(program_id, nplans);
+	{
+		MemoryContext old = MemoryContextSwitchTo(AffCacheContext());
+		CachedPlans *keep = palloc(sizeof(CachedPlans));
+
+		keep->nplans = *nplans;
+		keep->plans = CopyPlans(plans, *nplans);
+		MemoryContextSwitchTo(old);
+		AffCachePut(AFF_CACHE_PLANS, program_id, keep);
+	}
+	return plans;
+}
+
+static CommPlan *
+ReadPlans(int64 program_id, int *nplans)
 {
 	static PlanSlot slot;
 	Datum		values[1];

@@ -50,4 +50,6 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_affiliate");
+
+	AffCacheInit();
 }

@@ -106,6 +106,22 @@ extern void AffLoadProgram(int64 program_id, AffProgram *p);
  */
 extern bytea *AffKeyedHash(int64 program_id, const char *domain, const char *value);
 
+/* ---------- per-backend settings cache (settings_cache.c) ---------- */
+
+typedef enum AffCacheKind
+{
+	AFF_CACHE_PROGRAM,			/* AffProgram */
+	AFF_CACHE_PLANS,			/* the program's commission plans (commission.c) */
+	AFF_CACHE_KINDS
+} AffCacheKind;
+
+extern void AffCacheInit(void);
+extern MemoryContext AffCacheContext(void);
+/* the cached value, or NULL; copy it before any SPI call or cache store */
+extern void *AffCacheGet(AffCacheKind kind, int64 program_id);
+/* remember a value allocated in AffCacheContext() */
+extern void AffCachePut(AffCacheKind kind, int64 program_id, void *value);
+
 /* ---------- audit (audit.c) ---------- */
 extern void AffAudit(int64 program_id, const char *action, Jsonb *detail);
 

@@ -412,6 +412,17 @@ AffRequireProgram(int64 program_id, char **currency_out)
 			*currency_out = pstrdup(known_currency);
 		return;
 	}
+	{
+		AffProgram *cached = AffCacheGet(AFF_CACHE_PROGRAM, program_id);
+
+		if (cached != NULL)
+		{
+			RememberProgram(program_id, cached->currency);
+			if (currency_out)
+				*currency_out = pstrdup(known_currency);
+			return;
+		}
+	}
 	values[0] = Int64GetDatum(program_id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
@@ -442,6 +453,17 @@ AffLoadProgram(int64 program_id, AffProgram *p)
 	bool		isnull;
 	char	   *s;
 
+	{
+		AffProgram *cached = AffCacheGet(AFF_CACHE_PROGRAM, program_id);
+
+		if (cached != NULL)
+		{
+			*p = *cached;
+			p->currency = MemoryContextStrdup(cxt, cached->currency);
+			RememberProgram(program_id, p->currency);
+			return;
+		}
+	}
 	values[0] = Int64GetDatum(program_id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
@@ -470,4 +492,13 @@ AffLoadProgram(int64 program_id, AffProgram *p)
 	p->clawback_negative = strcmp(AffGetText(0, 8), "negative") == 0;
 	RememberProgram(program_id, p->currency);
 	SPI_finish();
+	{
+		MemoryContext old = MemoryContextSwitchTo(AffCacheContext());
+		AffProgram *keep = palloc(sizeof(AffProgram));
+
+		*keep = *p;
+		keep->currency = pstrdup(p->currency);
+		MemoryContextSwitchTo(old);
+		AffCachePut(AFF_CACHE_PROGRAM, program_id, keep);
+	}
 }
