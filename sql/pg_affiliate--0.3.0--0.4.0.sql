@@ -140,8 +140,8 @@ COMMENT ON FUNCTION affiliate.cancel_withdrawal(bigint, bigint) IS
 
 -- ---------------------------------------------------------------------------
 -- Hot path: the foreign keys posting -> journal, conversion -> member,
--- commission -> conversion, audit_log -> program, account -> program and
--- member -> program cost a look-up and a row lock per row on every
+-- commission -> conversion, audit_log -> program, account -> program,
+-- account -> member and member -> program cost a look-up and a row lock per row on every
 -- conversion, join, balance update or audited step (the program row is
 -- shared by all of them); the C code writes both sides together and
 -- verify() checks them instead.
@@ -152,6 +152,7 @@ ALTER TABLE affiliate.commission DROP CONSTRAINT commission_program_id_conversio
 ALTER TABLE affiliate.audit_log DROP CONSTRAINT audit_log_program_id_fkey;
 ALTER TABLE affiliate.account DROP CONSTRAINT account_program_id_fkey;
 ALTER TABLE affiliate.member DROP CONSTRAINT member_program_id_fkey;
+ALTER TABLE affiliate.account DROP CONSTRAINT account_program_id_member_id_fkey;
 -- ---------------------------------------------------------------------------
 -- Per-backend cache of program settings and commission plans
 -- (src/settings_cache.c): every change to either table queues a relcache
@@ -204,6 +205,15 @@ AS $$
       FROM affiliate.member m
      WHERE ($1 IS NULL OR m.program_id = $1)
        AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = m.program_id)
+    UNION ALL
+    -- every member account belongs to a member of its program
+    SELECT 'account_member_exists',
+           format('account %s (program %s) names member %s, who is not in the program',
+                  a.id, a.program_id, a.member_id)
+      FROM affiliate.account a
+     WHERE ($1 IS NULL OR a.program_id = $1) AND a.member_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = a.program_id AND m.id = a.member_id)
     UNION ALL
     -- every account belongs to a program
     SELECT 'account_program_exists',

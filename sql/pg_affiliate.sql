@@ -483,9 +483,11 @@ CREATE INDEX member_upline ON affiliate.member USING gin (upline);
 CREATE INDEX member_sponsor ON affiliate.member (program_id, sponsor_id);
 COMMENT ON TABLE affiliate.member IS 'One person in a program: referral code, sponsor and materialised upline.';
 
--- Member accounts belong to members of the same program.
-ALTER TABLE affiliate.account
-    ADD FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id);
+-- Member accounts belong to members of the same program: the ledger creates
+-- a member account only after reading the member (P0002 otherwise) and
+-- verify() checks account_member_exists.  No foreign key: a join inserts three
+-- accounts (three checks), and every balance update of an account written
+-- earlier in the same transaction would run the check again.
 
 -- No foreign key to member or program: a popular referrer's row and the
 -- program row would be share-locked by every click (the C code resolves the
@@ -1086,6 +1088,15 @@ AS $$
       FROM affiliate.member m
      WHERE ($1 IS NULL OR m.program_id = $1)
        AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = m.program_id)
+    UNION ALL
+    -- every member account belongs to a member of its program
+    SELECT 'account_member_exists',
+           format('account %s (program %s) names member %s, who is not in the program',
+                  a.id, a.program_id, a.member_id)
+      FROM affiliate.account a
+     WHERE ($1 IS NULL OR a.program_id = $1) AND a.member_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = a.program_id AND m.id = a.member_id)
     UNION ALL
     -- every account belongs to a program
     SELECT 'account_program_exists',
