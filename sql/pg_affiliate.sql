@@ -1082,12 +1082,16 @@ AS $$
        AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
                         WHERE j.program_id = p.program_id AND j.id = p.journal_id)
     UNION ALL
-    -- every member belongs to a program
-    SELECT 'member_program_exists',
-           format('member %s names program %s, which does not exist', m.id, m.program_id)
-      FROM affiliate.member m
-     WHERE ($1 IS NULL OR m.program_id = $1)
-       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = m.program_id)
+    -- every member, account and audit row belongs to an existing program
+    SELECT r.invariant, format('%s %s names program %s, which does not exist', r.what, r.id, r.program_id)
+      FROM (SELECT 'member_program_exists' AS invariant, 'member' AS what, x.id, x.program_id
+              FROM affiliate.member x
+            UNION ALL
+            SELECT 'account_program_exists', 'account', x.id, x.program_id FROM affiliate.account x
+            UNION ALL
+            SELECT 'audit_program_exists', 'audit row', x.id, x.program_id FROM affiliate.audit_log x) r
+     WHERE ($1 IS NULL OR r.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = r.program_id)
     UNION ALL
     -- every member account belongs to a member of its program
     SELECT 'account_member_exists',
@@ -1097,20 +1101,6 @@ AS $$
      WHERE ($1 IS NULL OR a.program_id = $1) AND a.member_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM affiliate.member m
                         WHERE m.program_id = a.program_id AND m.id = a.member_id)
-    UNION ALL
-    -- every account belongs to a program
-    SELECT 'account_program_exists',
-           format('account %s names program %s, which does not exist', a.id, a.program_id)
-      FROM affiliate.account a
-     WHERE ($1 IS NULL OR a.program_id = $1)
-       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = a.program_id)
-    UNION ALL
-    -- every audit row belongs to a program
-    SELECT 'audit_program_exists',
-           format('audit row %s names program %s, which does not exist', a.id, a.program_id)
-      FROM affiliate.audit_log a
-     WHERE ($1 IS NULL OR a.program_id = $1)
-       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = a.program_id)
     UNION ALL
     -- every journal sums to zero per asset
     SELECT 'journal_balanced',
