@@ -578,9 +578,11 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 		   Jsonb *memo, LedgerLeg *legs, int nlegs, bool *replayed)
 {
 	static PlanSlot jins,
+				jall,
 				jsel,
 				pins;
-	static const Oid jtypes[6] = {INT8OID, TEXTOID, TEXTOID, BYTEAOID, JSONBOID, TIMESTAMPTZOID};
+	static const Oid jtypes[8] = {INT8OID, TEXTOID, TEXTOID, BYTEAOID, JSONBOID, TIMESTAMPTZOID,
+	INT8ARRAYOID, INT8ARRAYOID};
 	static const Oid ptypes[6] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID,
 	TIMESTAMPTZOID, INT8ARRAYOID};
 	char	   *currency;
@@ -595,8 +597,9 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 	int64		journal_id;
 	bytea	   *hash;
 	TimestampTz posted_at = GetCurrentTransactionStartTimestamp();
-	Datum		values[6];
-	char		nulls[6] = "      ";
+	Datum		values[8];
+	char		nulls[8] = "        ";
+	bool		any_locked = false;
 
 	*replayed = false;
 	AffCheckKind(journal_kind, "journal kind");
@@ -683,46 +686,6 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 							   legs[i].resolved_asset, sum)));
 	}
 
-	/* the journal row: the idempotency key is claimed here */
-	hash = RequestHash(journal_kind, legs, nlegs, memo);
-	values[0] = Int64GetDatum(program_id);
-	values[1] = CStringGetTextDatum(journal_kind);
-	values[2] = idempotency_key ? CStringGetTextDatum(idempotency_key) : (Datum) 0;
-	nulls[2] = idempotency_key ? ' ' : 'n';
-	values[3] = PointerGetDatum(hash);
-	values[4] = memo ? JsonbPGetDatum(memo) : (Datum) 0;
-	nulls[4] = memo ? ' ' : 'n';
-	values[5] = TimestampTzGetDatum(posted_at);
-	AffExec(&jins,
-			"INSERT INTO affiliate.journal (program_id, kind, idempotency_key, request_hash, memo, posted_at) "
-			"VALUES ($1, $2, $3, $4, $5, $6) "
-			"ON CONFLICT (program_id, idempotency_key) DO NOTHING RETURNING id",
-			6, jtypes, values, nulls, false, 1);
-	if (SPI_processed == 0)
-	{
-		bool		same;
-
-		AffExec(&jsel,
-				"SELECT id, request_hash = $4 FROM affiliate.journal "
-				"WHERE program_id = $1 AND idempotency_key = $3",
-				6, jtypes, values, nulls, false, 1);
-		if (SPI_processed == 0)
-			elog(ERROR, "pg_affiliate: idempotency key conflict without a visible journal");
-		journal_id = AffGetInt64(0, 1, NULL);
-		same = AffGetBool(0, 2, NULL);
-		if (!same)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("idempotency key \"%s\" was already used with different inputs",
-							idempotency_key),
-					 errdetail("Journal " INT64_FORMAT " was posted with this key; a retry must repeat the same kind, legs (in the same order) and memo.",
-							   journal_id)));
-		SPI_finish();
-		*replayed = true;
-		return journal_id;
-	}
-	journal_id = AffGetInt64(0, 1, NULL);
-
 	/* net per account, in account id order */
 	nets = palloc(sizeof(AccountNet) * nlegs);
 	for (int i = 0; i < nlegs; i++)
@@ -753,18 +716,15 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 	 * Debits of accounts that must stay non-negative, and movements the
 	 * caller wants applied directly (a member's own withdrawal accounts,
 	 * which nobody else writes: a delta would only be folded by the next
-	 * step): lock in id order.
+	 * step), are applied under the row lock, in id order.
 	 */
-	locked = palloc(sizeof(int64) * nnets);
 	for (int i = 0; i < nnets; i++)
-		if ((nets[i].net < 0 && !nets[i].allow_negative && !nets[i].covered) ||
-			(nets[i].lock && nets[i].net != 0))
-		{
-			ApplyLocked(program_id, &nets[i], posted_at);
-			locked[nlocked++] = nets[i].account_id;
-		}
+		nets[i].lock = (nets[i].net < 0 && !nets[i].allow_negative && !nets[i].covered) ||
+			(nets[i].lock && nets[i].net != 0);
+	for (int i = 0; i < nnets; i++)
+		any_locked |= nets[i].lock;
 
-	/* the postings, and a delta for every account not applied above */
+	hash = RequestHash(journal_kind, legs, nlegs, memo);
 	ids = palloc(sizeof(int64) * nlegs);
 	amounts = palloc(sizeof(int64) * nlegs);
 	for (int i = 0; i < nlegs; i++)
@@ -773,23 +733,106 @@ LedgerPost(int64 program_id, const char *journal_kind, const char *idempotency_k
 		amounts[i] = legs[i].amount;
 	}
 	values[0] = Int64GetDatum(program_id);
-	values[1] = Int64GetDatum(journal_id);
-	values[2] = Int64ArrayDatum(ids, nlegs);
-	values[3] = Int64ArrayDatum(amounts, nlegs);
-	values[4] = TimestampTzGetDatum(posted_at);
-	values[5] = Int64ArrayDatum(locked, nlocked);
-	AffExec(&pins,
-			"WITH p AS ("
-			"  INSERT INTO affiliate.posting (program_id, journal_id, account_id, amount, posted_at) "
-			"  SELECT $1, $2, u.account_id, u.amount, $5 "
-			"  FROM ROWS FROM (pg_catalog.unnest($3::bigint[]), pg_catalog.unnest($4::bigint[])) "
-			"       WITH ORDINALITY AS u(account_id, amount, n) "
-			"  ORDER BY u.n "
-			"  RETURNING id, account_id, amount) "
-			"INSERT INTO affiliate.balance_delta (program_id, account_id, posting_id, amount, posted_at) "
-			"SELECT $1, p.account_id, p.id, p.amount, $5 FROM p "
-			"WHERE p.account_id <> ALL ($6::bigint[])",
-			6, ptypes, values, NULL, false, 0);
+	values[1] = CStringGetTextDatum(journal_kind);
+	values[2] = idempotency_key ? CStringGetTextDatum(idempotency_key) : (Datum) 0;
+	nulls[2] = idempotency_key ? ' ' : 'n';
+	values[3] = PointerGetDatum(hash);
+	values[4] = memo ? JsonbPGetDatum(memo) : (Datum) 0;
+	nulls[4] = memo ? ' ' : 'n';
+	values[5] = TimestampTzGetDatum(posted_at);
+	values[6] = Int64ArrayDatum(ids, nlegs);
+	values[7] = Int64ArrayDatum(amounts, nlegs);
+
+	/*
+	 * The journal row claims the idempotency key.  When no account needs a
+	 * lock (a conversion, a release), the journal, its postings and their
+	 * deltas are one statement.
+	 */
+	if (!any_locked)
+		AffExec(&jall,
+				"WITH j AS ("
+				"  INSERT INTO affiliate.journal (program_id, kind, idempotency_key, request_hash, memo, posted_at) "
+				"  VALUES ($1, $2, $3, $4, $5, $6) "
+				"  ON CONFLICT (program_id, idempotency_key) DO NOTHING RETURNING id), "
+				"p AS ("
+				"  INSERT INTO affiliate.posting (program_id, journal_id, account_id, amount, posted_at) "
+				"  SELECT $1, j.id, u.account_id, u.amount, $6 "
+				"  FROM j, ROWS FROM (pg_catalog.unnest($7::bigint[]), pg_catalog.unnest($8::bigint[])) "
+				"       WITH ORDINALITY AS u(account_id, amount, n) "
+				"  ORDER BY u.n "
+				"  RETURNING id, account_id, amount), "
+				"d AS ("
+				"  INSERT INTO affiliate.balance_delta (program_id, account_id, posting_id, amount, posted_at) "
+				"  SELECT $1, p.account_id, p.id, p.amount, $6 FROM p) "
+				"SELECT id FROM j",
+				8, jtypes, values, nulls, false, 0);
+	else
+		AffExec(&jins,
+				"INSERT INTO affiliate.journal (program_id, kind, idempotency_key, request_hash, memo, posted_at) "
+				"VALUES ($1, $2, $3, $4, $5, $6) "
+				"ON CONFLICT (program_id, idempotency_key) DO NOTHING RETURNING id",
+				6, jtypes, values, nulls, false, 0);
+	if (SPI_processed == 0)
+	{
+		bool		same;
+
+		AffExec(&jsel,
+				"SELECT id, request_hash = $4 FROM affiliate.journal "
+				"WHERE program_id = $1 AND idempotency_key = $3",
+				6, jtypes, values, nulls, false, 1);
+		if (SPI_processed == 0)
+			elog(ERROR, "pg_affiliate: idempotency key conflict without a visible journal");
+		journal_id = AffGetInt64(0, 1, NULL);
+		same = AffGetBool(0, 2, NULL);
+		if (!same)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("idempotency key \"%s\" was already used with different inputs",
+							idempotency_key),
+					 errdetail("Journal " INT64_FORMAT " was posted with this key; a retry must repeat the same kind, legs (in the same order) and memo.",
+							   journal_id)));
+		SPI_finish();
+		*replayed = true;
+		return journal_id;
+	}
+	journal_id = AffGetInt64(0, 1, NULL);
+	if (!any_locked)
+	{
+		SPI_finish();
+		return journal_id;
+	}
+
+	locked = palloc(sizeof(int64) * nnets);
+	for (int i = 0; i < nnets; i++)
+		if (nets[i].lock)
+		{
+			ApplyLocked(program_id, &nets[i], posted_at);
+			locked[nlocked++] = nets[i].account_id;
+		}
+
+	/* the postings, and a delta for every account not applied above */
+	{
+		Datum		pv[6];
+
+		pv[0] = Int64GetDatum(program_id);
+		pv[1] = Int64GetDatum(journal_id);
+		pv[2] = values[6];
+		pv[3] = values[7];
+		pv[4] = TimestampTzGetDatum(posted_at);
+		pv[5] = Int64ArrayDatum(locked, nlocked);
+		AffExec(&pins,
+				"WITH p AS ("
+				"  INSERT INTO affiliate.posting (program_id, journal_id, account_id, amount, posted_at) "
+				"  SELECT $1, $2, u.account_id, u.amount, $5 "
+				"  FROM ROWS FROM (pg_catalog.unnest($3::bigint[]), pg_catalog.unnest($4::bigint[])) "
+				"       WITH ORDINALITY AS u(account_id, amount, n) "
+				"  ORDER BY u.n "
+				"  RETURNING id, account_id, amount) "
+				"INSERT INTO affiliate.balance_delta (program_id, account_id, posting_id, amount, posted_at) "
+				"SELECT $1, p.account_id, p.id, p.amount, $5 FROM p "
+				"WHERE p.account_id <> ALL ($6::bigint[])",
+				6, ptypes, pv, NULL, false, 0);
+	}
 
 	SPI_finish();
 	return journal_id;
