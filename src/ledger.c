@@ -13,11 +13,16 @@
  *
  *  - a debit of an account that must not go negative takes the account row
  *    lock (accounts locked in id order, so two journals never deadlock), folds
- *    the account's pending deltas, checks the balance and writes it;
- *  - anything else (every credit, and any movement of an account allowed to
- *    go negative, such as the system commission_expense account) takes no
- *    lock at all: a row is appended to affiliate.balance_delta.  Popular
- *    sponsors and system accounts therefore never serialise writers.
+ *    the account's pending deltas, checks the balance and writes it; so does
+ *    a credit the caller marks lock_credit (a member's own withdrawal
+ *    accounts, which only the member's next step would fold);
+ *  - anything else (every credit, any movement of an account allowed to go
+ *    negative such as the system commission_expense account, and a debit the
+ *    caller marks debit_covered because rows it holds FOR UPDATE prove the
+ *    money is there) takes no lock at all: a row is appended to
+ *    affiliate.balance_delta.  Popular sponsors and system accounts therefore
+ *    never serialise writers.  Without any locked account, the journal, its
+ *    postings and the deltas are written by one statement.
  *
  * The current balance of an account is account.balance plus its deltas.
  * affiliate.fold_balances() (a job) and every locked debit fold deltas into
