@@ -154,6 +154,21 @@ AttributedClick(const AffProgram *prog, bytea *device_hash, bytea *ip_hash,
 	}
 }
 
+/* 23505 when the program already has a member with this external id. */
+static void
+RefuseDuplicate(PlanSlot *dup, int64 program_id, const char *external_id, Datum *values)
+{
+	AffExec(dup, "SELECT id FROM affiliate.member WHERE program_id = $1 AND external_id = $2",
+			2, (Oid[]) {INT8OID, TEXTOID}, values, NULL, false, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("member \"%s\" already exists in program " INT64_FORMAT,
+						external_id, program_id),
+				 errdetail("Member " INT64_FORMAT " has this external id.", AffGetInt64(0, 1, NULL)),
+				 errhint("Look the member up instead of adding it again.")));
+}
+
 /*
  * affiliate.add_member(program_id bigint, external_id text,
  *                      referral_code text DEFAULT NULL,
@@ -166,7 +181,7 @@ add_member(PG_FUNCTION_ARGS)
 	static PlanSlot dup,
 				ins;
 	static const Oid types[8] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
-	BYTEAOID, BYTEAOID};
+	BYTEAOID, BYTEAOID, TEXTOID};
 	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
 	char	   *external_id;
 	char	   *referral_code = AffTextArg(fcinfo, 2, "referral code", MEMBER_MAX_TEXT, false);
@@ -178,8 +193,8 @@ add_member(PG_FUNCTION_ARGS)
 	int64		sponsor = 0;
 	int64		click_id = 0;
 	int64		id = 0;
-	Datum		values[7];
-	char		nulls[7] = "       ";
+	Datum		values[8];
+	char		nulls[8] = "        ";
 
 	AffRequireArg(fcinfo, 1, "external_id");
 	external_id = AffTextArg(fcinfo, 1, "external id", MEMBER_MAX_TEXT, false);
@@ -191,15 +206,6 @@ add_member(PG_FUNCTION_ARGS)
 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = CStringGetTextDatum(external_id);
-	AffExec(&dup, "SELECT id FROM affiliate.member WHERE program_id = $1 AND external_id = $2",
-			2, types, values, NULL, false, 1);
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("member \"%s\" already exists in program " INT64_FORMAT,
-						external_id, program_id),
-				 errdetail("Member " INT64_FORMAT " has this external id.", AffGetInt64(0, 1, NULL)),
-				 errhint("Look the member up instead of adding it again.")));
 
 	if (device_id)
 		device_hash = AffKeyedHash(program_id, "device", device_id);
@@ -237,47 +243,44 @@ add_member(PG_FUNCTION_ARGS)
 	values[6] = ip_hash ? PointerGetDatum(ip_hash) : (Datum) 0;
 	nulls[6] = ip_hash ? ' ' : 'n';
 
-	/* a fresh random code; on the rare collision, draw again */
+	/*
+	 * The member and its accounts in one statement; the accounts exist from
+	 * the start, so that conversions never race to create them ("owed" may
+	 * go negative: it holds what a member owes after a clawback larger than
+	 * their available balance).  A conflict is either the external id
+	 * (refused below, after the attempt that found it taken) or, rarely, the
+	 * random code (drawn again).
+	 */
+	values[7] = CStringGetTextDatum(prog.currency);
 	for (int attempt = 0; attempt < MEMBER_CODE_ATTEMPTS && id == 0; attempt++)
 	{
 		values[2] = CStringGetTextDatum(AffRefcodeFormat(AffRefcodeRandom(MEMBER_CODE_DIGITS)));
 		AffExec(&ins,
-				"INSERT INTO affiliate.member (program_id, external_id, code, sponsor_id, upline, "
-				"  click_id, device_hash, ip_hash) "
-				"SELECT $1, $2, $3::affiliate.refcode, $4, "
-				"  CASE WHEN $4 IS NULL THEN '{}'::bigint[] ELSE ("
-				"    SELECT pg_catalog.array_prepend(s.id, s.upline) FROM affiliate.member s "
-				"    WHERE s.program_id = $1 AND s.id = $4) END, "
-				"  $5, $6, $7 "
-				"ON CONFLICT (program_id, code) DO NOTHING RETURNING id",
-				7, types, values, nulls, false, 1);
+				"WITH m AS ("
+				"  INSERT INTO affiliate.member (program_id, external_id, code, sponsor_id, upline, "
+				"    click_id, device_hash, ip_hash) "
+				"  SELECT $1, $2, $3::affiliate.refcode, $4, "
+				"    CASE WHEN $4 IS NULL THEN '{}'::bigint[] ELSE ("
+				"      SELECT pg_catalog.array_prepend(s.id, s.upline) FROM affiliate.member s "
+				"      WHERE s.program_id = $1 AND s.id = $4) END, "
+				"    $5, $6, $7 "
+				"  ON CONFLICT DO NOTHING RETURNING id), "
+				"a AS ("
+				"  INSERT INTO affiliate.account (program_id, member_id, asset, kind, allow_negative) "
+				"  SELECT $1, m.id, $8, k.kind, k.neg FROM m, "
+				"    (VALUES ('pending', false), ('available', false), ('owed', true)) AS k(kind, neg)) "
+				"SELECT id FROM m",
+				8, types, values, nulls, false, 0);
 		if (SPI_processed > 0)
 			id = AffGetInt64(0, 1, NULL);
+		else
+			RefuseDuplicate(&dup, program_id, external_id, values);
 	}
 	if (id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("could not generate a unique referral code"),
 				 errdetail("%d random codes in a row were taken.", MEMBER_CODE_ATTEMPTS)));
-
-	/*
-	 * The member's accounts exist from the start, so that conversions never
-	 * race to create them.  "owed" may go negative: it holds what a member
-	 * owes after a clawback larger than their available balance.
-	 */
-	{
-		static PlanSlot accounts;
-		Datum		av[3];
-
-		av[0] = Int64GetDatum(program_id);
-		av[1] = Int64GetDatum(id);
-		av[2] = CStringGetTextDatum(prog.currency);
-		AffExec(&accounts,
-				"INSERT INTO affiliate.account (program_id, member_id, asset, kind, allow_negative) "
-				"VALUES ($1, $2, $3, 'pending', false), ($1, $2, $3, 'available', false), "
-				"  ($1, $2, $3, 'owed', true)",
-				3, (Oid[]) {INT8OID, INT8OID, TEXTOID}, av, NULL, false, 0);
-	}
 
 	SPI_finish();
 	PG_RETURN_INT64(id);
