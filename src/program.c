@@ -11,7 +11,6 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
@@ -376,22 +375,13 @@ update_program_settings(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(result);
 }
 
-/*
- * The program the current transaction last looked up: its id and currency
- * (which never change once created), so the engines and the ledger under
- * them read the program row once per call.  Keyed by the local transaction,
- * so nothing carries over to the next transaction.
- */
-static LocalTransactionId known_lxid = InvalidLocalTransactionId;
-static int64 known_program;
-static char known_currency[4];
-
 static void
-RememberProgram(int64 program_id, const char *currency)
+ProgramMissing(int64 program_id)
 {
-	known_lxid = MyProc->lxid;
-	known_program = program_id;
-	strlcpy(known_currency, currency, sizeof(known_currency));
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("program " INT64_FORMAT " does not exist", program_id),
+			 errhint("Create it with affiliate.create_program().")));
 }
 
 /*
@@ -406,22 +396,14 @@ AffRequireProgram(int64 program_id, char **currency_out)
 	Datum		values[1];
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (known_lxid == MyProc->lxid && known_program == program_id)
+	AffProgram *cached = AffCacheGet(AFF_CACHE_PROGRAM, program_id);
+
+	/* the settings cache (settings_cache.c) knows the programs read so far */
+	if (cached != NULL)
 	{
 		if (currency_out)
-			*currency_out = pstrdup(known_currency);
+			*currency_out = pstrdup(cached->currency);
 		return;
-	}
-	{
-		AffProgram *cached = AffCacheGet(AFF_CACHE_PROGRAM, program_id);
-
-		if (cached != NULL)
-		{
-			RememberProgram(program_id, cached->currency);
-			if (currency_out)
-				*currency_out = pstrdup(known_currency);
-			return;
-		}
 	}
 	values[0] = Int64GetDatum(program_id);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -429,13 +411,9 @@ AffRequireProgram(int64 program_id, char **currency_out)
 	AffExec(&slot, "SELECT currency FROM affiliate.program WHERE id = $1",
 			1, types, values, NULL, false, 1);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("program " INT64_FORMAT " does not exist", program_id),
-				 errhint("Create it with affiliate.create_program().")));
-	RememberProgram(program_id, AffGetText(0, 1));
+		ProgramMissing(program_id);
 	if (currency_out)
-		*currency_out = MemoryContextStrdup(cxt, known_currency);
+		*currency_out = MemoryContextStrdup(cxt, AffGetText(0, 1));
 	SPI_finish();
 }
 
@@ -460,7 +438,6 @@ AffLoadProgram(int64 program_id, AffProgram *p)
 		{
 			*p = *cached;
 			p->currency = MemoryContextStrdup(cxt, cached->currency);
-			RememberProgram(program_id, p->currency);
 			return;
 		}
 	}
@@ -473,10 +450,7 @@ AffLoadProgram(int64 program_id, AffProgram *p)
 			"FROM affiliate.program WHERE id = $1",
 			1, types, values, NULL, false, 1);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("program " INT64_FORMAT " does not exist", program_id),
-				 errhint("Create it with affiliate.create_program().")));
+		ProgramMissing(program_id);
 	p->id = program_id;
 	p->currency = MemoryContextStrdup(cxt, AffGetText(0, 1));
 	p->hold_period = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
@@ -490,7 +464,6 @@ AffLoadProgram(int64 program_id, AffProgram *p)
 	p->attribution_window = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
 															 SPI_tuptable->tupdesc, 7, &isnull));
 	p->clawback_negative = strcmp(AffGetText(0, 8), "negative") == 0;
-	RememberProgram(program_id, p->currency);
 	SPI_finish();
 	{
 		MemoryContext old = MemoryContextSwitchTo(AffCacheContext());
