@@ -192,7 +192,7 @@ typedef struct WalletFunds
 	int64		owed;			/* <= 0: clawbacks the member could not cover */
 } WalletFunds;
 
-extern void WalletRequireMember(int64 program_id, int64 member_id, bool spend,
+extern bool WalletRequireMember(int64 program_id, int64 member_id, bool spend,
 								const char *hint);
 extern void WalletLockFunds(int64 program_id, int64 member_id, const char *asset,
 							WalletFunds *f);

@@ -44,12 +44,24 @@ PG_FUNCTION_INFO_V1(wallet_transactions);
 
 /* ---------- shared with withdrawal.c ---------- */
 
+/* 55000: a blocked member's balance is frozen.  hint: NULL for the default one. */
+static void
+RefuseBlocked(int64 member_id, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("member " INT64_FORMAT " is blocked", member_id),
+			 errdetail("The balance of a blocked member is frozen: it is not withdrawn, spent or paid out."),
+			 errhint("%s", hint ? hint :
+					 "An admin can set the member active again with affiliate.set_member_status().")));
+}
+
 /*
  * The member must exist in the program (P0002); when spend is set, a blocked
- * member is refused (55000): their balance is frozen.  hint: NULL for the
- * default one.  Inside SPI.
+ * member is refused (55000).  Returns whether the member is blocked.  Inside
+ * SPI.
  */
-void
+bool
 WalletRequireMember(int64 program_id, int64 member_id, bool spend, const char *hint)
 {
 	static PlanSlot slot;
@@ -65,12 +77,8 @@ WalletRequireMember(int64 program_id, int64 member_id, bool spend, const char *h
 						member_id, program_id)));
 	status = AffGetText(0, 1);
 	if (spend && strcmp(status, "blocked") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("member " INT64_FORMAT " is blocked", member_id),
-				 errdetail("The balance of a blocked member is frozen: it is not withdrawn, spent or paid out."),
-				 errhint("%s", hint ? hint :
-						 "An admin can set the member active again with affiliate.set_member_status().")));
+		RefuseBlocked(member_id, hint);
+	return strcmp(status, "blocked") == 0;
 }
 
 /*
@@ -165,6 +173,7 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 	int64		debt;
 	int64		journal_id;
 	bool		replayed;
+	bool		blocked;
 	StringInfoData memo;
 
 	AffRequireArg(fcinfo, 0, "program_id");
@@ -184,7 +193,7 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 	AffLoadProgram(program_id, &prog);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
-	WalletRequireMember(program_id, member_id, false, NULL);
+	blocked = WalletRequireMember(program_id, member_id, false, NULL);
 
 	/*
 	 * The lock first, then the key: a concurrent payment of the same order
@@ -215,7 +224,8 @@ pay_from_wallet(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(id);
 	}
 
-	WalletRequireMember(program_id, member_id, true, NULL);
+	if (blocked)
+		RefuseBlocked(member_id, NULL);
 	nlegs = WalletSpendLegs(&f, member_id, prog.currency, amount, "payment", legs, &debt);
 	legs[nlegs].is_system = true;
 	legs[nlegs].kind = "revenue";
