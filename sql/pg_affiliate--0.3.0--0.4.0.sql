@@ -153,6 +153,20 @@ ALTER TABLE affiliate.audit_log DROP CONSTRAINT audit_log_program_id_fkey;
 ALTER TABLE affiliate.account DROP CONSTRAINT account_program_id_fkey;
 ALTER TABLE affiliate.member DROP CONSTRAINT member_program_id_fkey;
 ALTER TABLE affiliate.account DROP CONSTRAINT account_program_id_member_id_fkey;
+
+-- The commission status as one CHECK (a function of released, reversed and
+-- amount) instead of five: every INSERT/UPDATE statement re-reads each
+-- CHECK expression from its stored text, so their size is paid on every
+-- conversion, refund and release.  Same rule, existing rows re-checked.
+ALTER TABLE affiliate.commission
+    DROP CONSTRAINT commission_status_check,
+    DROP CONSTRAINT commission_check3,
+    DROP CONSTRAINT commission_check4,
+    DROP CONSTRAINT commission_check5,
+    DROP CONSTRAINT commission_check6,
+    ADD CONSTRAINT commission_status_check CHECK (status = CASE
+        WHEN released IS NULL THEN CASE WHEN reversed < amount THEN 'pending' ELSE 'reversed' END
+        ELSE CASE WHEN reversed < amount THEN 'available' ELSE 'clawed_back' END END);
 -- ---------------------------------------------------------------------------
 -- Per-backend cache of program settings and commission plans
 -- (src/settings_cache.c): every change to either table queues a relcache
