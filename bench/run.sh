@@ -102,11 +102,33 @@ SUBTREE=$(q -c "SELECT affiliate.team_size(1, 1)")
 DOWNLINE_MS=$(q -f "$ROOT/bench/downline.sql")
 echo "team_size of $SUBTREE members: median $DOWNLINE_MS ms"
 
+# The work a run did, from the statistics views: rows written (inserted,
+# updated, deleted), index entries written (each insert or non-HOT update
+# writes one entry per index of its table) and WAL bytes.  "rows idx wal".
+work_snapshot() {
+    q -c "SELECT format('%s %s %s', sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del),
+                        sum((s.n_tup_ins + s.n_tup_upd - s.n_tup_hot_upd) * i.n),
+                        pg_current_wal_lsn() - '0/0'::pg_lsn)
+            FROM pg_stat_user_tables s
+            CROSS JOIN LATERAL (SELECT count(*) AS n FROM pg_index x WHERE x.indrelid = s.relid) i"
+}
+
+# per_op BEFORE AFTER TRANSACTIONS — "rows / index entries / WAL bytes" per
+# transaction between two snapshots
+per_op() {
+    awk -v b="$1" -v a="$2" -v n="$3" 'BEGIN {
+        split(b, x, " "); split(a, y, " ");
+        if (n > 0) printf "%.1f / %.1f / %.0f", (y[1] - x[1]) / n, (y[2] - x[2]) / n, (y[3] - x[3]) / n;
+        else print "n/a" }'
+}
+
 # pgbench LABEL [args...] — runs pgbench with the common options and prints
-# the tps (excluding connection time)
+# the tps (excluding connection time); leaves the work per transaction in
+# $TMP/work.<LABEL>
 run_pgbench() {
-    local label=$1 out tps
+    local label=$1 out tps before after txns
     shift
+    before=$(work_snapshot)
     out=$(pgbench -n -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_EACH" "$@" "$DB" 2>&1) || {
         echo "$out" >&2
         pgc_err "pgbench failed: $label"
@@ -119,26 +141,31 @@ run_pgbench() {
         return 1
     fi
     echo "$(echo "$out" | grep -E 'number of (transactions actually processed|failed)' | tr '\n' ' ')" >&2
+    # pgbench's sessions have ended, so their statistics are flushed
+    after=$(work_snapshot)
+    txns=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+    per_op "$before" "$after" "${txns:-0}" >"$TMP/work.$label"
     printf '%.0f' "$tps"
 }
+work() { cat "$TMP/work.$1" 2>/dev/null || echo "n/a"; }
 
 section "pgbench: $CLIENTS clients, $THREADS threads, ${SECONDS_EACH}s each"
-TPCB=$(run_pgbench "TPC-B")
+TPCB=$(run_pgbench TPC-B)
 echo "TPC-B: $TPCB tps"
-CONV2=$(run_pgbench "record_conversion 2 levels" -f "$ROOT/bench/pgbench/conversion.sql" \
+CONV2=$(run_pgbench conv2 -f "$ROOT/bench/pgbench/conversion.sql" \
         -D min_buyer=2 -D max_buyer="$MEMBERS" -D product="'basic'")
 echo "record_conversion, 2 levels: $CONV2 tps"
-CONV5=$(run_pgbench "record_conversion 5 levels" -f "$ROOT/bench/pgbench/conversion.sql" \
+CONV5=$(run_pgbench conv5 -f "$ROOT/bench/pgbench/conversion.sql" \
         -D min_buyer=2 -D max_buyer="$MEMBERS" -D product="'pro'")
 echo "record_conversion, 5 levels: $CONV5 tps"
-WD=$(run_pgbench "withdrawals" -f "$ROOT/bench/pgbench/withdrawal.sql" \
+WD=$(run_pgbench withdrawals -f "$ROOT/bench/pgbench/withdrawal.sql" \
      -D max_funded="$((MEMBERS < 10001 ? MEMBERS : 10001))")
 echo "withdrawals (request + approve + complete): $WD tps"
-ADDM=$(run_pgbench "add_member" -f "$ROOT/bench/pgbench/add_member.sql" -D max_sponsor="$MEMBERS")
+ADDM=$(run_pgbench add_member -f "$ROOT/bench/pgbench/add_member.sql" -D max_sponsor="$MEMBERS")
 echo "add_member: $ADDM tps"
 PLPG=""
 if [ -f "$ROOT/bench/pgbench/plpgsql_conversion.sql" ] && [ -f "$ROOT/bench/plpgsql/schema.sql" ]; then
-    PLPG=$(run_pgbench "PL/pgSQL conversion 2 levels" -f "$ROOT/bench/pgbench/plpgsql_conversion.sql" \
+    PLPG=$(run_pgbench plpgsql -f "$ROOT/bench/pgbench/plpgsql_conversion.sql" \
            -D min_buyer=2 -D max_buyer="$MEMBERS" -D product="'basic'")
     echo "PL/pgSQL conversion, 2 levels: $PLPG tps"
 fi
@@ -213,22 +240,27 @@ RW=$(ratio "$WD" "$TPCB"); RA=$(ratio "$ADDM" "$TPCB")
     echo "settings changed from the defaults: ${SETTINGS[*]}; pgbench $CLIENTS clients, $THREADS threads, ${SECONDS_EACH} s per run."
     echo "Data: $TOTALS after the bench; verify() empty."
     echo
-    echo "| figure | measured | ratio to TPC-B | target | |"
-    echo "| --- | --- | --- | --- | --- |"
-    echo "| pgbench built-in TPC-B (baseline, scale $SCALE) | $TPCB tps | 1.00 | | |"
-    echo "| conversions/s, record_conversion, 2-level plan | $CONV2 /s | $R2 | ≥ 1.0 × TPC-B | $(mark "$R2" '>=' 1.0) |"
-    echo "| conversions/s, record_conversion, 5-level plan | $CONV5 /s | $R5 | ≥ 0.8 × TPC-B | $(mark "$R5" '>=' 0.8) |"
-    echo "| bulk conversions/s, record_conversions, one session, $BULK | $BULK_RATE /s | | ≥ 20 000 /s | $(mark "$BULK_RATE" '>=' 20000) |"
-    echo "| hold release of $PENDING due commissions, $RELEASE_JOBS release_due jobs at once | $RELEASE_S s | | ≤ 15 s | $(mark "$RELEASE_S" '<=' 15) |"
-    echo "| withdrawals/s (request + approve + complete) | $WD /s | $RW | ≥ 0.5 × TPC-B | $(mark "$RW" '>=' 0.5) |"
-    echo "| add_member/s with materialised upline | $ADDM /s | $RA | ≥ 1.0 × TPC-B | $(mark "$RA" '>=' 1.0) |"
-    echo "| downline count of a $SUBTREE-member subtree, median of 20 | $DOWNLINE_MS ms | | ≤ 50 ms | $(mark "$DOWNLINE_MS" '<=' 50) |"
-    echo "| backend memory growth over $MEMORY_CONVERSIONS conversions (RssAnon) | $((GROWTH_KB / 1024)) MB ($GROWTH_KB kB) | | ≤ 10 MB | $(mark "$GROWTH_KB" '<=' 10240) |"
+    echo "| figure | measured | ratio to TPC-B | target | | rows / index entries / WAL bytes written per transaction |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+    echo "| pgbench built-in TPC-B (baseline, scale $SCALE) | $TPCB tps | 1.00 | | | $(work TPC-B) |"
+    echo "| conversions/s, record_conversion, 2-level plan | $CONV2 /s | $R2 | ≥ 1.0 × TPC-B | $(mark "$R2" '>=' 1.0) | $(work conv2) |"
+    echo "| conversions/s, record_conversion, 5-level plan | $CONV5 /s | $R5 | ≥ 0.8 × TPC-B | $(mark "$R5" '>=' 0.8) | $(work conv5) |"
+    echo "| bulk conversions/s, record_conversions, one session, $BULK | $BULK_RATE /s | | ≥ 20 000 /s | $(mark "$BULK_RATE" '>=' 20000) | |"
+    echo "| hold release of $PENDING due commissions, $RELEASE_JOBS release_due jobs at once | $RELEASE_S s | | ≤ 15 s | $(mark "$RELEASE_S" '<=' 15) | |"
+    echo "| withdrawals/s (request + approve + complete) | $WD /s | $RW | ≥ 0.5 × TPC-B | $(mark "$RW" '>=' 0.5) | $(work withdrawals) |"
+    echo "| add_member/s with materialised upline | $ADDM /s | $RA | ≥ 1.0 × TPC-B | $(mark "$RA" '>=' 1.0) | $(work add_member) |"
+    echo "| downline count of a $SUBTREE-member subtree, median of 20 | $DOWNLINE_MS ms | | ≤ 50 ms | $(mark "$DOWNLINE_MS" '<=' 50) | |"
+    echo "| backend memory growth over $MEMORY_CONVERSIONS conversions (RssAnon) | $((GROWTH_KB / 1024)) MB ($GROWTH_KB kB) | | ≤ 10 MB | $(mark "$GROWTH_KB" '<=' 10240) | |"
     if [ -n "$PLPG" ]; then
         echo
-        echo "The same conversion written in plain PL/pgSQL (bench/plpgsql, 2-level plan): $PLPG /s;"
+        echo "The same conversion written in plain PL/pgSQL (bench/plpgsql, 2-level plan): $PLPG /s"
+        echo "($(work plpgsql) rows / index entries / WAL bytes per conversion);"
         echo "the C path does $(ratio "$CONV2" "$PLPG") × as many."
     fi
+    echo
+    echo "The last column is the work each transaction did, from pg_stat_user_tables and the WAL"
+    echo "position: rows inserted, updated or deleted; index entries written (one per index for"
+    echo "each insert or non-HOT update); WAL bytes."
     echo
     echo "Reproduce: \`make bench\` (BENCH_MEMBERS, BENCH_CLIENTS, BENCH_SECONDS, BENCH_SCALE, BENCH_BULK,"
     echo "BENCH_RELEASE, BENCH_RELEASE_JOBS, BENCH_MEMORY_CONVERSIONS change the sizes)."
