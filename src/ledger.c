@@ -385,15 +385,21 @@ typedef struct LockedAccount
 /*
  * Lock an account row (FOR NO KEY UPDATE, or SKIP LOCKED) and fold its
  * deltas, in one statement: the deltas are deleted only once the lock is
- * ours (the DELETE joins the locked row), late ones are added to the
- * checkpoints they belong to.  Returns false when the row is missing or
- * (skip_locked) locked by someone else.  *folded is the sum of the folded
- * deltas, *count their number.
+ * ours (the DELETE joins the locked row).  Returns false when the row is
+ * missing or (skip_locked) locked by someone else.  *folded is the sum of the
+ * folded deltas, *count their number.
  *
  * The statement's snapshot is taken before a lock wait: a credit committed
  * while we waited stays a delta (folded next time), so a balance read here
  * can only be low, never high; debits are applied to the row itself, which
  * the lock re-reads at its latest version.
+ *
+ * Deltas posted at or before the account's latest checkpoint ("late": their
+ * transaction committed after that checkpoint was taken) are returned as two
+ * arrays and added to the checkpoints they belong to by a second statement.
+ * It must be a second one: a checkpoint written by the transaction we waited
+ * for is not in the first statement's snapshot, only in the next one's (and
+ * no other checkpoint of the account can appear while we hold its lock).
  */
 #define LOCK_AND_FOLD(lockclause) \
 	"WITH a AS MATERIALIZED (" \
@@ -404,28 +410,25 @@ typedef struct LockedAccount
 	"  WHERE x.program_id = $1 AND x.account_id = $2 " \
 	"  RETURNING x.amount, x.posted_at), " \
 	"late AS (" \
-	"  SELECT c.at, pg_catalog.sum(d.amount) AS amount FROM d CROSS JOIN a " \
-	"  JOIN affiliate.balance_checkpoint c " \
-	"    ON c.program_id = $1 AND c.account_id = $2 AND c.at >= d.posted_at " \
-	"  WHERE d.posted_at <= a.checkpoint_at GROUP BY c.at), " \
-	"fix AS (" \
-	"  UPDATE affiliate.balance_checkpoint c SET balance = c.balance + late.amount::bigint " \
-	"  FROM late WHERE c.program_id = $1 AND c.account_id = $2 AND c.at = late.at " \
-	"  RETURNING 1) " \
+	"  SELECT pg_catalog.array_agg(d.posted_at) AS posted_at, pg_catalog.array_agg(d.amount) AS amount " \
+	"  FROM d CROSS JOIN a WHERE d.posted_at <= a.checkpoint_at) " \
 	"SELECT a.balance, a.since_checkpoint, a.checkpoint_at, a.member_id, a.kind, a.asset, " \
 	"  (SELECT coalesce(pg_catalog.sum(d.amount), 0)::bigint FROM d), " \
-	"  (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM fix) " \
-	"FROM a"
+	"  (SELECT pg_catalog.count(*) FROM d), late.posted_at, late.amount " \
+	"FROM a CROSS JOIN late"
 
 static bool
 LockAndFold(int64 program_id, int64 account_id, bool skip_locked, LockedAccount *a,
 			int64 *folded, int64 *count)
 {
 	static PlanSlot wait,
-				skip;
+				skip,
+				late;
 	static const Oid types[2] = {INT8OID, INT8OID};
-	Datum		values[2];
+	Datum		values[4];
 	bool		isnull;
+	Datum		late_at;
+	Datum		late_amount;
 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(account_id);
@@ -447,6 +450,26 @@ LockAndFold(int64 program_id, int64 account_id, bool skip_locked, LockedAccount 
 	a->asset = AffGetText(0, 6);
 	*folded = AffGetInt64(0, 7, NULL);
 	*count = AffGetInt64(0, 8, NULL);
+	late_at = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull);
+	if (isnull)
+		return true;
+	/* copied out of the tuple table before the next statement runs */
+	late_at = PointerGetDatum(DatumGetArrayTypePCopy(late_at));
+	late_amount = PointerGetDatum(DatumGetArrayTypePCopy(
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10, &isnull)));
+	values[2] = late_at;
+	values[3] = late_amount;
+	AffExec(&late,
+			"UPDATE affiliate.balance_checkpoint c SET balance = c.balance + l.amount "
+			"FROM (SELECT c2.at, pg_catalog.sum(x.amount)::bigint AS amount "
+			"        FROM affiliate.balance_checkpoint c2 "
+			"        JOIN ROWS FROM (pg_catalog.unnest($3::pg_catalog.timestamptz[]), "
+			"                        pg_catalog.unnest($4::bigint[])) x (posted_at, amount) "
+			"          ON x.posted_at <= c2.at "
+			"       WHERE c2.program_id = $1 AND c2.account_id = $2 "
+			"       GROUP BY c2.at) l "
+			"WHERE c.program_id = $1 AND c.account_id = $2 AND c.at = l.at",
+			4, (Oid[]) {INT8OID, INT8OID, TIMESTAMPTZARRAYOID, INT8ARRAYOID}, values, NULL, false, 0);
 	return true;
 }
 
