@@ -7,8 +7,9 @@
 --   refused overdraft; folded with checkpoints, the last postings unfolded.
 --   program 2 (USD): referral fees between members and a fees account.
 -- Every member has one account here: a member with two makes the update to
--- 0.2.0 fail (/tmp/backup_bugs.md #3; upgrade_data.sh checks that case
--- separately, as a known failure).
+-- 0.2.0 fail (the 0.1.0 -> 0.2.0 script inserts such a member twice: its
+-- DISTINCT runs over a volatile new_refcode(); docs/reliability.md, Known
+-- issue; upgrade_data.sh checks that case separately, as a known failure).
 -- Journal kinds that 0.2.0 gave a meaning (conversion, release, refund on
 -- pending, available and commission_expense accounts) are left out: the
 -- update has no commission rows for them, and verify() reports such journals

@@ -7,7 +7,8 @@
 -- an upline plan.  Folded with checkpoints, the last postings unfolded.
 -- Plans and settings are set before the first conversion: a database at
 -- 0.2.0 or 0.3.0 running the 0.4.0 library does not see later changes in a
--- session that already cached them (/tmp/backup_bugs.md #2).
+-- session that already cached them (the invalidation triggers come with
+-- the update to 0.4.0; docs/reliability.md, Upgrades).
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 
