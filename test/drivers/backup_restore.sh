@@ -264,6 +264,8 @@ NEW_PORT=$(pgc_free_port "$WORK" /tmp/pg_affiliate_test.* /tmp/pg_affiliate_back
 pgc_create "$WORK/data" "$WORK" "$NEW_PORT" "" "fsync = off" "timezone = 'UTC'" >/dev/null
 NEW_DATA="$WORK/data"
 pgc_start "$NEW_DATA" "$WORK/server.log" >/dev/null
+# (each restore runs in a subshell with its own PGHOST/PGPORT/PGDATABASE)
+# shellcheck disable=SC2030,SC2031
 (
     export PGHOST=$WORK PGPORT=$NEW_PORT PGDATABASE=restored
     roles=$(q -d postgres -At -c "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'affiliate\\_%'")
@@ -282,6 +284,7 @@ pgc_start "$NEW_DATA" "$WORK/server.log" >/dev/null
 # ---- 5. restore into a new database of the same cluster ---------------------
 q -d postgres -c "DROP DATABASE IF EXISTS \"$SAME_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$SAME_DB\""
 SAME_CREATED=1
+# shellcheck disable=SC2030,SC2031
 (
     export PGDATABASE=$SAME_DB
     pg_restore --exit-on-error -d "$SAME_DB" "$WORK/db.dump"

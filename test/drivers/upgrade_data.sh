@@ -56,6 +56,14 @@ trap cleanup EXIT
 status=0
 fail() { echo "FAIL $*"; status=1; }
 ok() { echo "ok   $*"; }
+# check_eq GOT WANT OK_MESSAGE FAIL_MESSAGE
+check_eq() {
+    if [ "$1" = "$2" ]; then ok "$3"; else fail "$4"; fi
+}
+# check_empty OUTPUT MESSAGE: OUTPUT lists failures
+check_empty() {
+    if [ -z "$1" ]; then ok "$2"; else fail "$2:"; echo "$1" | head -20 | sed 's/^/    /'; fi
+}
 t0=$(date +%s.%N)
 
 fresh_extension() {  # VERSION
@@ -116,8 +124,8 @@ for FROM in 0.1.0 0.2.0 0.3.0; do
     q -v before=true -f test/drivers/upgrade_data_check.sql | sed 's/^/  /'
     q -c "ALTER EXTENSION pg_affiliate UPDATE"
     version=$(one "SELECT extversion FROM pg_extension WHERE extname = 'pg_affiliate'")
-    [ "$version" = "$TARGET" ] && ok "ALTER EXTENSION pg_affiliate UPDATE: $FROM -> $version" \
-        || fail "ALTER EXTENSION pg_affiliate UPDATE left version $version, not $TARGET"
+    check_eq "$version" "$TARGET" "ALTER EXTENSION pg_affiliate UPDATE: $FROM -> $version" \
+        "ALTER EXTENSION pg_affiliate UPDATE left version $version, not $TARGET"
     q -v before=false -f test/drivers/upgrade_data_check.sql >"$WORK/check-$FROM.out"
     if grep -q '^missing or changed' "$WORK/check-$FROM.out"; then
         fail "the update changed or lost old rows:"
@@ -126,31 +134,30 @@ for FROM in 0.1.0 0.2.0 0.3.0; do
         gained=$(sed -n 's/^gained: //p' "$WORK/check-$FROM.out" | paste -sd, -)
         ok "every old row and balance_at is unchanged${gained:+ (the update added: $gained)}"
     fi
-    out=$(one "SELECT invariant || ': ' || detail FROM affiliate.verify()")
-    [ -z "$out" ] && ok "verify() is empty after the update" || { fail "verify() after the update:"; echo "$out" | head -20; }
+    check_empty "$(one "SELECT invariant || ': ' || detail FROM affiliate.verify()")" "verify() is empty after the update"
 
     # replays: the originals come back, nothing is written
     journals=$(one "SELECT count(*) FROM affiliate.journal")
     got=$(one "$REPLAY_JOURNAL")
-    [ "$got" = "$KEY_JOURNAL" ] && ok "replay of the old keyed journal $KEY returns journal $got" \
-        || fail "replay of the old keyed journal $KEY returned $got, not $KEY_JOURNAL"
+    check_eq "$got" "$KEY_JOURNAL" "replay of the old keyed journal $KEY returns journal $got" \
+        "replay of the old keyed journal $KEY returned $got, not $KEY_JOURNAL"
     if [ "$FROM" != 0.1.0 ]; then
         got=$(one "SELECT string_agg(format('%s:%s:%s:%s', id, beneficiary_id, level, amount), ' ' ORDER BY id)
                      FROM $ORD_CALL")
-        [ "$got" = "$ORD_COMMISSIONS" ] && ok "replay of the old conversion ord-10 returns its commissions ($got)" \
-            || fail "replay of the old conversion ord-10 returned '$got', not '$ORD_COMMISSIONS'"
+        check_eq "$got" "$ORD_COMMISSIONS" "replay of the old conversion ord-10 returns its commissions ($got)" \
+            "replay of the old conversion ord-10 returned '$got', not '$ORD_COMMISSIONS'"
         one "SELECT count(*) FROM affiliate.refund_conversion(1, 'ord-3', 'partial', 6750, 'rf-3-a')" >/dev/null
     fi
     if [ "$FROM" = 0.3.0 ]; then
         got=$(one "SELECT affiliate.pay_from_wallet(1, 3, 6400, 'upgrade-7781') =
                           (SELECT id FROM affiliate.journal WHERE program_id = 1 AND idempotency_key = 'wallet_payment:upgrade-7781')")
-        [ "$got" = t ] && ok "replay of the old wallet payment returns its journal" || fail "replay of the old wallet payment: $got"
+        check_eq "$got" t "replay of the old wallet payment returns its journal" "replay of the old wallet payment: $got"
         got=$(one "SELECT w.status FROM affiliate.withdrawal x, affiliate.complete_withdrawal(1, x.id, 'UTR-431907556218') w
                     WHERE x.program_id = 1 AND x.provider_ref = 'UTR-431907556218'")
-        [ "$got" = paid ] && ok "replay of the old payout reference is a no-op" || fail "replay of the old payout reference: $got"
+        check_eq "$got" paid "replay of the old payout reference is a no-op" "replay of the old payout reference: $got"
     fi
     after=$(one "SELECT count(*) FROM affiliate.journal")
-    [ "$after" = "$journals" ] && ok "the replays wrote no journal" || fail "the replays wrote $((after - journals)) journals"
+    check_eq "$after" "$journals" "the replays wrote no journal" "the replays wrote $((after - journals)) journals"
 
     # the later versions' features on the old data
     if q -v p=1 -v old=1 -v old_ext="$OLD_EXT" -f test/drivers/upgrade_data_new_api.sql >"$WORK/new-$FROM.out" 2>&1; then
@@ -166,13 +173,12 @@ for FROM in 0.1.0 0.2.0 0.3.0; do
     one "SELECT affiliate.release_due(now() + interval '8 days')" >/dev/null
     q -c "CREATE EXTENSION IF NOT EXISTS pgtap"
     if pg_prove -d "$DB" test/pgtap/*.sql >"$WORK/pgtap-$FROM.out" 2>&1; then
-        ok "pgTAP on the upgraded database: $(grep -o 'Tests=[0-9]*' "$WORK/pgtap-$FROM.out") ($(ls test/pgtap/*.sql | xargs -n1 basename | tr '\n' ' ' | sed 's/ $//'))"
+        ok "pgTAP on the upgraded database: $(grep -o 'Tests=[0-9]*' "$WORK/pgtap-$FROM.out") ($(cd test/pgtap && echo *.sql))"
     else
         sed 's/^/    /' "$WORK/pgtap-$FROM.out"
         fail "pgTAP on the upgraded database"
     fi
-    out=$(one "SELECT invariant || ': ' || detail FROM affiliate.verify()")
-    [ -z "$out" ] && ok "verify() is empty at the end" || { fail "verify() at the end:"; echo "$out" | head -20; }
+    check_empty "$(one "SELECT invariant || ': ' || detail FROM affiliate.verify()")" "verify() is empty at the end"
 
     # a dump of the upgraded database carries its data
     q -f test/drivers/backup_fingerprint.sql >"$WORK/fp-$FROM"
