@@ -2143,6 +2143,60 @@ COMMENT ON FUNCTION affiliate_api.verify() IS
     'admin: every broken invariant of the program; empty when all hold.';
 
 -- ---------------------------------------------------------------------------
+-- Backups: pg_dump dumps the extension as one CREATE EXTENSION and would
+-- leave out every row of its tables; these registrations make it dump the
+-- rows (and the identity sequences' positions) too, so pg_dump / pg_restore
+-- brings back every program and everything in it (docs/reliability.md,
+-- test/drivers/backup_restore.sh).
+--   * Every table holds user data and is dumped whole (filter ''): the
+--     script inserts no seed rows.  balance_delta holds postings not yet
+--     folded into account.balance (without it the stored balances would be
+--     short), balance_checkpoint the checkpoints that account.checkpoint_at
+--     and since_checkpoint count from; neither is a cache that could be
+--     rebuilt.  program_secret holds the keys of the keyed hashes: without
+--     it a restored program would get a new key and no device, IP or payout
+--     destination would match its old hash again (it is in the dump as the
+--     table stores it).
+--   * The sequences behind the identity columns are registered themselves
+--     (a registered table does not carry its sequence's position), or the
+--     first insert after a restore would reuse an id.
+--   * The restore needs nothing else: it runs CREATE EXTENSION (which creates
+--     the roles when the cluster lacks them), then loads the rows with COPY
+--     (the append-only triggers refuse UPDATE, DELETE and TRUNCATE, not
+--     INSERT; pg_dump orders the tables by their foreign keys), then sets the
+--     sequences.  Dump and restore as a superuser: the tables have row-level
+--     security, and program_secret is readable by its owner only.
+-- ---------------------------------------------------------------------------
+-- (one call per statement: each call rewrites the pg_extension row)
+SELECT pg_catalog.pg_extension_config_dump('affiliate.program', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.program_secret', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.account', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.journal', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.posting', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.balance_delta', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.balance_checkpoint', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.member', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.click', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.plan', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.conversion', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.commission', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.refund', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.withdrawal', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.program_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.audit_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.account_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.journal_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.posting_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.member_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.click_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.plan_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.conversion_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.commission_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.refund_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.withdrawal_id_seq', '');
+
+-- ---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; explicit grants per role.
 -- ---------------------------------------------------------------------------
 REVOKE ALL ON ALL TABLES IN SCHEMA affiliate FROM PUBLIC;

@@ -107,6 +107,12 @@ CREATE FUNCTION pg_temp.snap(path text) RETURNS void LANGUAGE sql AS $$
     SELECT path, t.typname || ' acl ' || coalesce(array_to_string(t.typacl, ','), '')
       FROM pg_type t WHERE t.typnamespace = 'affiliate'::regnamespace
     UNION ALL
+    -- what pg_dump dumps of the extension's tables and sequences
+    -- (pg_extension_config_dump: the relation and its filter)
+    SELECT path, 'config dump ' || c.rel::regclass::text || coalesce(' ' || nullif(c.filter, ''), '')
+      FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig, e.extcondition) AS c(rel, filter)
+     WHERE e.extname = 'pg_affiliate'
+    UNION ALL
     -- triggers and operators
     SELECT path, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
      WHERE c.relnamespace = 'affiliate'::regnamespace AND NOT t.tgisinternal
@@ -121,6 +127,13 @@ DROP EXTENSION pg_affiliate CASCADE;
 CREATE EXTENSION pg_affiliate;
 RESET client_min_messages;
 SELECT pg_temp.snap('fresh');
+-- every table and sequence of the extension is registered for pg_dump (a
+-- table left out would be missing from every backup)
+SELECT c.oid::regclass AS "not dumped by pg_dump"
+  FROM pg_class c
+ WHERE c.relnamespace = 'affiliate'::regnamespace AND c.relkind IN ('r', 'p', 'S')
+   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'pg_affiliate')::oid[])
+ ORDER BY 1;
 
 -- the direct 0.2.0 -> 0.3.0 -> 0.4.0 path gives the same catalog as well
 SET client_min_messages = warning;
