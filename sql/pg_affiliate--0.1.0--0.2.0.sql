@@ -197,10 +197,13 @@ COMMENT ON TABLE affiliate.member IS 'One person in a program: referral code, sp
 
 -- 0.1.0 let journals name any member id; 0.2.0 has members.  Every member
 -- id that a 0.1.0 account names becomes a member "legacy:<id>" (with a fresh
--- referral code), so that accounts can reference their members.
+-- referral code), so that accounts can reference their members.  DISTINCT
+-- runs before the (volatile) code is drawn: one member per id, however many
+-- accounts it has.
 INSERT INTO affiliate.member (program_id, id, external_id, code) OVERRIDING SYSTEM VALUE
-SELECT DISTINCT a.program_id, a.member_id, 'legacy:' || a.member_id, affiliate.new_refcode()
-  FROM affiliate.account a WHERE a.member_id IS NOT NULL;
+SELECT l.program_id, l.member_id, 'legacy:' || l.member_id, affiliate.new_refcode()
+  FROM (SELECT DISTINCT a.program_id, a.member_id FROM affiliate.account a
+         WHERE a.member_id IS NOT NULL) l;
 SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('affiliate.member', 'id'),
                          coalesce((SELECT max(id) FROM affiliate.member), 0) + 1, false);
 

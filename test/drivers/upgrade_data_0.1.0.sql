@@ -6,10 +6,7 @@
 --   available accounts, cash-outs back out of them, a points award, a
 --   refused overdraft; folded with checkpoints, the last postings unfolded.
 --   program 2 (USD): referral fees between members and a fees account.
--- Every member has one account here: a member with two makes the update to
--- 0.2.0 fail (the 0.1.0 -> 0.2.0 script inserts such a member twice: its
--- DISTINCT runs over a volatile new_refcode(); docs/reliability.md, Known
--- issue; upgrade_data.sh checks that case separately, as a known failure).
+-- Members with several accounts are checked by upgrade_data.sh on their own.
 -- Journal kinds that 0.2.0 gave a meaning (conversion, release, refund on
 -- pending, available and commission_expense accounts) are left out: the
 -- update has no commission rows for them, and verify() reports such journals
