@@ -546,6 +546,48 @@ COMMENT ON FUNCTION affiliate.api_error(text, text, text, text) IS
     'Raise an engine error again with the SQLSTATE PostgREST maps to the right HTTP status (P0002 -> PT404, 55000 -> PT409).';
 
 -- ---------------------------------------------------------------------------
+-- Secret keys sealed under the root key (pg_affiliate.root_key_file,
+-- src/rootkey.c, src/secret.c).  Keys stored in clear stay as they are and
+-- keep working; affiliate.seal_secrets() seals them once a root key is
+-- configured.
+-- ---------------------------------------------------------------------------
+ALTER TABLE affiliate.program_secret
+    ALTER COLUMN hash_key DROP NOT NULL,
+    ADD COLUMN sealed_key bytea CHECK (length(sealed_key) = 80),
+    ADD COLUMN root_key_id bytea CHECK (length(root_key_id) = 8),
+    ADD CONSTRAINT program_secret_clear_or_sealed CHECK ((hash_key IS NULL) <> (sealed_key IS NULL)),
+    ADD CONSTRAINT program_secret_sealed_names_root_key CHECK ((sealed_key IS NULL) = (root_key_id IS NULL));
+COMMENT ON COLUMN affiliate.program_secret.hash_key IS 'The key in clear (no root key configured when it was made), or NULL when sealed.';
+COMMENT ON COLUMN affiliate.program_secret.sealed_key IS 'The key sealed under the root key: 24-byte nonce || crypto_secretbox of (program id, key).';
+COMMENT ON COLUMN affiliate.program_secret.root_key_id IS 'Fingerprint of the root key that sealed sealed_key.';
+
+CREATE FUNCTION affiliate.root_key_id() RETURNS text
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'root_key_id';
+COMMENT ON FUNCTION affiliate.root_key_id() IS
+    'Fingerprint (16 hex digits) of the root key the server loaded from pg_affiliate.root_key_file; NULL without one.';
+
+CREATE FUNCTION affiliate.seal_secrets() RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'seal_secrets';
+COMMENT ON FUNCTION affiliate.seal_secrets() IS
+    'Seal every hash key still stored in clear under the loaded root key (55000 without one); one audit row per program; returns how many.';
+
+CREATE FUNCTION affiliate.secret_status()
+    RETURNS TABLE (program_id bigint, sealed boolean, root_key_id text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- sealed rows name their root key (CHECK): the key columns are never read here
+    SELECT s.program_id, s.root_key_id IS NOT NULL, encode(s.root_key_id, 'hex')
+      FROM affiliate.program_secret s
+     ORDER BY s.program_id
+$$;
+COMMENT ON FUNCTION affiliate.secret_status() IS
+    'How each program''s hash key is stored: sealed or in clear, and the fingerprint of the root key that sealed it (never the key).';
+
+-- ---------------------------------------------------------------------------
 -- Row-level security on every table.  The engines run as the extension
 -- owner (SECURITY DEFINER), which the policies do not restrict; they decide
 -- what the roles that read tables see: affiliate_operator everything,
@@ -1378,7 +1420,10 @@ GRANT EXECUTE ON FUNCTION
     affiliate.claimed_program(),
     affiliate.current_member(),
     affiliate.claimed_member(bigint),
-    affiliate.request_client()
+    affiliate.request_client(),
+    affiliate.root_key_id(),
+    affiliate.seal_secrets(),
+    affiliate.secret_status()
 TO affiliate_operator;
 GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_operator;
 GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs() TO affiliate_operator;

@@ -25,6 +25,7 @@
 /* ---------- GUCs (pg_affiliate.c) ---------- */
 extern int	affiliate_checkpoint_interval;
 extern int	affiliate_trusted_proxies;
+extern char *affiliate_root_key_file;
 
 /* ---------- SPI helpers (spi_util.c) ---------- */
 
@@ -105,6 +106,21 @@ extern void AffLoadProgram(int64 program_id, AffProgram *p);
  * first use).  Must be called inside an SPI connection.
  */
 extern bytea *AffKeyedHash(int64 program_id, const char *domain, const char *value);
+
+/* ---------- the root key (rootkey.c) ---------- */
+
+/* bytes of a root key's fingerprint, stored with what it sealed */
+#define AFF_ROOT_KEY_ID_BYTES 8
+
+/* read the key file at server start (FATAL when unusable) */
+extern void AffRootKeyLoad(const char *path);
+extern bool AffRootKeyLoaded(void);
+/* the loaded key's fingerprint, or NULL */
+extern const unsigned char *AffRootKeyId(void);
+/* a fingerprint as 16 hex digits (palloc'd) */
+extern char *AffRootKeyIdHex(const unsigned char *id);
+/* derive subkey subkey_id (crypto_kdf, context "pgaffkey") into out */
+extern void AffRootKeyDerive(uint64 subkey_id, unsigned char *out, size_t len);
 
 /* ---------- per-backend settings cache (settings_cache.c) ---------- */
 

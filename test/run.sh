@@ -142,11 +142,19 @@ createdb_with_ext() {
 }
 
 # pgtap_file_ok FILE LOGFILE — true if pg_prove's LOGFILE has the line
-# "FILE .. ok" (or "FILE .. skipped: ..."), compared literally.
+# "FILE .. ok" (or "FILE .. skipped: ..."), compared literally.  When the
+# file printed diagnostics (e.g. of a failing TODO test), pg_prove prints
+# "FILE .. ", the "# ..." lines, and then the verdict on a line of its own.
 pgtap_file_ok() {
     awk -v f="$1" '
-        substr($0, 1, length(f) + 1) == f " " &&
-        substr($0, length(f) + 2) ~ /^\.+ (ok|skipped)/ { found = 1 }
+        !after && substr($0, 1, length(f) + 1) == f " " {
+            rest = substr($0, length(f) + 2)
+            if (rest ~ /^\.+ (ok|skipped)/) { found = 1; exit }
+            if (rest ~ /^\.+ *$/) after = 1
+            next
+        }
+        after && /^#/ { next }
+        after { if ($0 ~ /^(ok|skipped)/) found = 1; exit }
         END { exit !found }' "$2"
 }
 

@@ -85,12 +85,14 @@ SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'affiliate' AND p.prorettype <> 'trigger'::regtype
        -- exempt: pure functions (type support, split), cross-program entry
-       -- points, and the HTTP helpers (the program comes from the JWT)
+       -- points (jobs, the root key), and the HTTP helpers (the program comes from the JWT)
        AND p.provolatile <> 'i'
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
                              'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
                              'claimed_program', 'current_member', 'claimed_member', 'request_client',
-                             'api_error')
+                             'api_error',
+                             -- the root key and the sealing of every program's key
+                             'root_key_id', 'seal_secrets', 'secret_status')
        AND NOT (p.proargnames[1] = 'program_id' AND p.proargtypes[0] = 'bigint'::regtype)
 $$, 'every function that touches a program''s data takes program_id bigint first');
 
