@@ -611,61 +611,61 @@ ALTER TABLE affiliate.refund ENABLE ROW LEVEL SECURITY;
 ALTER TABLE affiliate.withdrawal ENABLE ROW LEVEL SECURITY;
 
 -- the operator: every program (program_secret has no policy: nobody)
-CREATE POLICY operator_all ON affiliate.program TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.audit_log TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.account TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.journal TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.posting TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.balance_delta TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.balance_checkpoint TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.member TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.click TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.plan TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.conversion TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.commission TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.refund TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.withdrawal TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.program FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.audit_log FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.account FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.journal FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.posting FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.balance_delta FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.balance_checkpoint FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.member FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.click FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.plan FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.conversion FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.commission FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.refund FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.withdrawal FOR SELECT TO affiliate_operator USING (true);
 
 -- the admin of the claimed program
-CREATE POLICY admin_program ON affiliate.program TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.program FOR SELECT TO affiliate_admin
     USING (id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.audit_log TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.audit_log FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.account TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.account FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.journal TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.journal FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.posting TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.posting FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.balance_delta TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.balance_delta FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.balance_checkpoint TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.balance_checkpoint FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.member TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.member FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.click TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.click FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.plan TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.plan FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.conversion TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.conversion FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.commission TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.commission FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.refund TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.refund FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
-CREATE POLICY admin_program ON affiliate.withdrawal TO affiliate_admin
+CREATE POLICY admin_program ON affiliate.withdrawal FOR SELECT TO affiliate_admin
     USING (program_id = (SELECT affiliate.claimed_program()));
 
 -- the member: their program, their own rows
-CREATE POLICY member_own ON affiliate.program TO affiliate_member
+CREATE POLICY member_own ON affiliate.program FOR SELECT TO affiliate_member
     USING (id = (SELECT affiliate.claimed_program()) AND (SELECT affiliate.current_member()) IS NOT NULL);
-CREATE POLICY member_own ON affiliate.member TO affiliate_member
+CREATE POLICY member_own ON affiliate.member FOR SELECT TO affiliate_member
     USING (program_id = (SELECT affiliate.claimed_program()) AND id = (SELECT affiliate.current_member()));
-CREATE POLICY member_own ON affiliate.conversion TO affiliate_member
+CREATE POLICY member_own ON affiliate.conversion FOR SELECT TO affiliate_member
     USING (program_id = (SELECT affiliate.claimed_program()) AND buyer_id = (SELECT affiliate.current_member()));
-CREATE POLICY member_own ON affiliate.commission TO affiliate_member
+CREATE POLICY member_own ON affiliate.commission FOR SELECT TO affiliate_member
     USING (program_id = (SELECT affiliate.claimed_program()) AND beneficiary_id = (SELECT affiliate.current_member()));
-CREATE POLICY member_own ON affiliate.withdrawal TO affiliate_member
+CREATE POLICY member_own ON affiliate.withdrawal FOR SELECT TO affiliate_member
     USING (program_id = (SELECT affiliate.claimed_program()) AND member_id = (SELECT affiliate.current_member()));
 
 -- ---------------------------------------------------------------------------
@@ -1488,3 +1488,11 @@ GRANT SELECT ON affiliate_api.program, affiliate_api.members, affiliate_api.comm
     affiliate_api.withdrawals TO affiliate_member, affiliate_admin;
 GRANT SELECT ON affiliate_api.purchases TO affiliate_member;
 GRANT SELECT ON affiliate_api.conversions, affiliate_api.plans, affiliate_api.audit_log TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
+-- The audit log is append-only, like the journal and the postings.
+-- ---------------------------------------------------------------------------
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON affiliate.audit_log
+    FOR EACH ROW EXECUTE FUNCTION affiliate.refuse_change();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON affiliate.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION affiliate.refuse_change();

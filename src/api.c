@@ -226,8 +226,6 @@ static char *
 ClientAddress(Jsonb *headers)
 {
 	char	   *xff;
-	char	   *entries[64];
-	int			n = 0;
 	char	   *addr;
 
 	if (affiliate_trusted_proxies <= 0 || headers == NULL)
@@ -235,14 +233,30 @@ ClientAddress(Jsonb *headers)
 	xff = HeaderValue(headers, "x-forwarded-for");
 	if (xff != NULL)
 	{
-		char	   *save = NULL;
+		/*
+		 * Walk from the end: the last trusted_proxies entries were appended
+		 * by our proxies, everything before them is the client's own and
+		 * may be anything, of any length.
+		 */
+		char	   *end = xff + strlen(xff);
 
-		for (char *tok = strtok_r(xff, ",", &save); tok != NULL && n < 64;
-			 tok = strtok_r(NULL, ",", &save))
-			entries[n++] = Trim(tok);
-		if (n < affiliate_trusted_proxies)
-			return NULL;		/* it did not pass through every proxy */
-		addr = entries[n - affiliate_trusted_proxies];
+		addr = NULL;
+		for (int k = 1; k <= affiliate_trusted_proxies; k++)
+		{
+			char	   *start = end;
+
+			while (start > xff && start[-1] != ',')
+				start--;
+			if (k == affiliate_trusted_proxies)
+			{
+				*end = '\0';
+				addr = Trim(start);
+				break;
+			}
+			if (start == xff)
+				return NULL;	/* it did not pass through every proxy */
+			end = start - 1;	/* the comma before this entry */
+		}
 	}
 	else
 	{

@@ -1105,7 +1105,7 @@ fold_balances(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(total);
 }
 
-/* Trigger: journals and postings are append-only. */
+/* Trigger: journals, postings and the audit log are append-only. */
 Datum
 refuse_change(PG_FUNCTION_ARGS)
 {
@@ -1122,6 +1122,11 @@ refuse_change(PG_FUNCTION_ARGS)
 		op = "TRUNCATE";
 	else
 		op = "this change";
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "audit_log") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESTRICT_VIOLATION),
+				 errmsg("affiliate.audit_log is append-only"),
+				 errdetail("%s is refused: the audit log keeps every admin action as it was written.", op)));
 	ereport(ERROR,
 			(errcode(ERRCODE_RESTRICT_VIOLATION),
 			 errmsg("affiliate.%s is append-only", RelationGetRelationName(trigdata->tg_relation)),

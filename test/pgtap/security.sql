@@ -4,8 +4,6 @@
 -- them), superuser-only settings, views over row-level security only, a
 -- member's and an admin's reach through every view, who may write the
 -- tables (the audit log included), the code space, and the client address.
--- Known open findings are TODO tests (pg_prove reports them, they do not fail
--- the run; they pass once fixed): docs/security.md lists them.
 \set ON_ERROR_STOP 1
 \set QUIET 1
 \pset format unaligned
@@ -320,13 +318,11 @@ SET LOCAL ROLE sec_op_writer;
 WITH u AS (UPDATE affiliate.audit_log SET actor = 'someone else' WHERE program_id = :pa RETURNING 1)
 SELECT count(*) AS n_updated FROM u \gset
 RESET ROLE;
-SELECT todo('the policies are FOR ALL commands: an operator who also holds pg_write_all_data writes through operator_all (docs/security.md, open findings)', 2);
 SELECT is(:n_updated::bigint, 0::bigint,
           'an operator who also holds pg_write_all_data rewrites no audit row');
 SELECT is_empty($$SELECT policyname || ' on ' || tablename || ' for ' || cmd FROM pg_policies
                    WHERE schemaname = 'affiliate' AND cmd <> 'SELECT'$$,
                 'every row-level security policy is FOR SELECT: the roles read through them, the functions write');
-SELECT todo('audit_log is not append-only for its owner yet (docs/security.md, open findings)', 1);
 SELECT throws_ok(format($$UPDATE affiliate.audit_log SET actor = 'someone else' WHERE program_id = %s$$, :pa),
                  '23001', NULL, 'audit_log is append-only like journal and posting, also for its owner');
 
@@ -356,7 +352,6 @@ SELECT set_config('request.headers',
                   json_build_object('x-forwarded-for',
                                     (SELECT string_agg('198.51.100.' || i, ', ') FROM generate_series(1, 64) i)
                                     || ', 203.0.113.9')::text, true) \g /dev/null
-SELECT todo('request_client() reads only the first 64 X-Forwarded-For entries (docs/security.md, open findings)', 1);
 SELECT is((SELECT ip FROM affiliate.request_client()), '203.0.113.9'::inet,
           'client: 64 entries written by the client do not push the proxy''s entry out');
 
