@@ -20,6 +20,8 @@
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -40,6 +42,8 @@ static MemoryContext cache_cxt = NULL;
 static HTAB *entries = NULL;
 static Oid	program_relid = InvalidOid;
 static Oid	plan_relid = InvalidOid;
+/* the installed schema has the triggers that invalidate the cache */
+static bool invalidated = false;
 
 static void
 ResetCache(void)
@@ -88,6 +92,18 @@ Entries(void)
 		/* know which relations' invalidations concern us before caching */
 		program_relid = OidIsValid(nsp) ? get_relname_relid("program", nsp) : InvalidOid;
 		plan_relid = OidIsValid(nsp) ? get_relname_relid("plan", nsp) : InvalidOid;
+
+		/*
+		 * A database still at a version before 0.4.0 (the library installed,
+		 * ALTER EXTENSION UPDATE not yet run) has no triggers calling
+		 * settings_changed(): nothing would invalidate an entry, so nothing
+		 * is cached.  The update creates the triggers, whose creation
+		 * invalidates the tables' relcache entries and so resets this.
+		 */
+		invalidated = OidIsValid(nsp) &&
+			OidIsValid(LookupFuncName(list_make2(makeString("affiliate"),
+												 makeString("settings_changed")),
+									  0, NULL, true));
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(int64);
 		ctl.entrysize = sizeof(CacheEntry);
@@ -112,7 +128,8 @@ AffCacheGet(AffCacheKind kind, int64 program_id)
 
 /*
  * Remember a value (allocated in AffCacheContext()).  Nothing is cached when
- * the tables cannot be named (then no invalidation could reach the entry).
+ * the tables cannot be named or the schema has no invalidating triggers (then
+ * no invalidation could reach the entry).
  */
 void
 AffCachePut(AffCacheKind kind, int64 program_id, void *value)
@@ -121,7 +138,7 @@ AffCachePut(AffCacheKind kind, int64 program_id, void *value)
 	CacheEntry *e;
 	bool		found;
 
-	if (!OidIsValid(program_relid) || !OidIsValid(plan_relid))
+	if (!invalidated || !OidIsValid(program_relid) || !OidIsValid(plan_relid))
 		return;
 	e = hash_search(h, &program_id, HASH_ENTER, &found);
 	if (!found)

@@ -157,3 +157,26 @@ UNION ALL
 (SELECT 'only in fresh install', item FROM snapshot WHERE path = 'fresh'
  EXCEPT ALL SELECT 'only in fresh install', item FROM snapshot WHERE path = 'upgraded')
 ORDER BY 1, 2;
+
+-- Between installing the new library and ALTER EXTENSION UPDATE, a database
+-- still at 0.3.0 has no triggers that invalidate the per-backend cache of
+-- settings and plans: nothing may be cached, so a new plan and new settings
+-- apply to the very next conversion.
+DROP EXTENSION pg_affiliate CASCADE;
+CREATE EXTENSION pg_affiliate VERSION '0.3.0';
+SET client_min_messages = warning;
+SELECT affiliate.create_program('cache window', 'INR') AS cp \gset
+SELECT count(*) FROM (SELECT affiliate.add_member(:cp, 'a')) x;
+SELECT count(*) FROM (SELECT affiliate.add_member(:cp, 'b', (SELECT code::text FROM affiliate.member WHERE external_id = 'a'))) x;
+SELECT count(*) FROM (SELECT affiliate.set_plan(:cp, 'ten', '{1000}', 'amount')) x;
+SELECT amount AS ten_percent FROM affiliate.record_conversion(:cp, 'o1', (SELECT id FROM affiliate.member WHERE external_id = 'b'), 1000);
+SELECT count(*) FROM (SELECT affiliate.set_plan(:cp, 'twenty', '{2000}', 'amount')) x;
+SELECT amount AS twenty_percent FROM affiliate.record_conversion(:cp, 'o2', (SELECT id FROM affiliate.member WHERE external_id = 'b'), 1000);
+SELECT count(*) FROM (SELECT affiliate.update_program_settings(:cp, '{"hold_period": "0 hours"}')) x;
+SELECT hold_until <= now() AS no_hold FROM affiliate.record_conversion(:cp, 'o3', (SELECT id FROM affiliate.member WHERE external_id = 'b'), 1000);
+-- after the update the cache is used, and still follows changes
+ALTER EXTENSION pg_affiliate UPDATE;
+SELECT amount AS twenty_percent FROM affiliate.record_conversion(:cp, 'o4', (SELECT id FROM affiliate.member WHERE external_id = 'b'), 1000);
+SELECT count(*) FROM (SELECT affiliate.set_plan(:cp, 'thirty', '{3000}', 'amount')) x;
+SELECT amount AS thirty_percent FROM affiliate.record_conversion(:cp, 'o5', (SELECT id FROM affiliate.member WHERE external_id = 'b'), 1000);
+RESET client_min_messages;
