@@ -310,6 +310,11 @@ set_plan(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("recurring must be a positive interval"),
 					 errdetail("A recurring plan pays within this interval of the buyer's first conversion, for example '3 months'.")));
+		if (AffIntervalTooLong(r))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("recurring must not be longer than %d years", AFF_MAX_YEARS),
+					 errdetail("A recurring plan pays within this interval of the buyer's first conversion, for example '3 months'.")));
 	}
 	if (!PG_ARGISNULL(9))
 	{
@@ -1315,10 +1320,8 @@ record_conversion(PG_FUNCTION_ARGS)
 	c.at = c.has_time ? PG_GETARG_TIMESTAMPTZ(5) : 0;
 	c.product = PG_ARGISNULL(6) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(6));
 	c.seller = PG_ARGISNULL(7) ? 0 : PG_GETARG_INT64(7);
-	if (c.has_time && TIMESTAMP_NOT_FINITE(c.at))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("occurred_at must be a finite time")));
+	if (c.has_time)
+		AffCheckOccurredAt(c.at, 0);
 	RecordConversions(fcinfo, PG_GETARG_INT64(0), &c, 1, true);
 	return (Datum) 0;
 }
@@ -1382,10 +1385,8 @@ record_conversions(PG_FUNCTION_ARGS)
 		d = GetAttributeByNum(t, 5, &isnull);
 		in[i].has_time = !isnull;
 		in[i].at = isnull ? 0 : DatumGetTimestampTz(d);
-		if (in[i].has_time && TIMESTAMP_NOT_FINITE(in[i].at))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("conversion %d of the batch: occurred_at must be a finite time", i + 1)));
+		if (in[i].has_time)
+			AffCheckOccurredAt(in[i].at, i + 1);
 		d = GetAttributeByNum(t, 6, &isnull);
 		in[i].product = isnull ? NULL : TextDatumGetCString(d);
 		d = GetAttributeByNum(t, 7, &isnull);

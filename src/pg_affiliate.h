@@ -75,6 +75,15 @@ extern void AffCheckAsset(const char *asset);
 /* ---------- programs (program.c) ---------- */
 extern void AffRequireProgram(int64 program_id, char **currency_out);
 
+/*
+ * Intervals of settings and plans are at most this long, and an order's time
+ * lies within this many years of now: so a time plus any interval the
+ * engines add to it stays far inside timestamptz's range.
+ */
+#define AFF_MAX_YEARS 100
+extern bool AffIntervalTooLong(const Interval *iv);
+extern void AffCheckOccurredAt(TimestampTz at, int batch_index);
+
 typedef enum AffAttribution
 {
 	AFF_ATTR_SPONSOR,

@@ -104,7 +104,44 @@ ParseInterval(const char *key, JsonbValue *v, bool allow_zero)
 	if (cmp < 0 || (cmp == 0 && !allow_zero))
 		BadSetting(key, allow_zero ? "The interval must not be negative."
 				   : "The interval must be positive.");
+	if (AffIntervalTooLong(DatumGetIntervalP(result)))
+		BadSetting(key, psprintf("The interval must not be longer than %d years.", AFF_MAX_YEARS));
 	return result;
+}
+
+/* longer than AFF_MAX_YEARS (months count 30 days, as interval_cmp does) */
+bool
+AffIntervalTooLong(const Interval *iv)
+{
+	Interval	limit;
+
+	memset(&limit, 0, sizeof(limit));
+	limit.month = AFF_MAX_YEARS * MONTHS_PER_YEAR;
+	return DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
+											 IntervalPGetDatum(&limit))) > 0;
+}
+
+/*
+ * An order's occurred_at: finite and within AFF_MAX_YEARS of now (its hold
+ * and attribution windows are added to it).  batch_index > 0 names the
+ * conversion of a batch.
+ */
+void
+AffCheckOccurredAt(TimestampTz at, int batch_index)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int64		span = (int64) AFF_MAX_YEARS * DAYS_PER_YEAR * USECS_PER_DAY;
+	char	   *which = batch_index > 0 ? psprintf("conversion %d of the batch: ", batch_index) : "";
+
+	if (TIMESTAMP_NOT_FINITE(at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%soccurred_at must be a finite time", which)));
+	if (at < now - span || at > now + span)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%soccurred_at must lie within %d years of now", which, AFF_MAX_YEARS),
+				 errdetail("It is %s.", timestamptz_to_str(at))));
 }
 
 static const char *

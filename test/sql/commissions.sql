@@ -266,3 +266,20 @@ SELECT DISTINCT invariant FROM affiliate.verify()
  ORDER BY 1;
 ROLLBACK;
 SELECT * FROM affiliate.verify();
+
+-- Times and intervals far enough out to overflow timestamptz once a hold or
+-- a window is added are refused up front (22023), and change nothing.
+\set VERBOSITY terse
+SELECT count(*) AS commissions_before FROM affiliate.commission \gset
+SELECT affiliate.update_program_settings(:ott, '{"hold_period": "178000000 years"}');
+SELECT affiliate.update_program_settings(:ott, '{"attribution_window": "101 years"}');
+SELECT affiliate.set_plan(:ott, 'forever', '{3000}', 'profit', recurring => '101 years');
+SELECT * FROM affiliate.record_conversion(:ott, 'far-future', (SELECT max(id) FROM affiliate.member WHERE program_id = :ott),
+                                          13500, 4200, '294276-12-31 23:59:59+00');
+SELECT * FROM affiliate.record_conversion(:ott, 'far-past', (SELECT max(id) FROM affiliate.member WHERE program_id = :ott),
+                                          13500, 4200, now() - interval '101 years');
+SELECT * FROM affiliate.record_conversions(:ott, ARRAY[ROW('far-batch', (SELECT max(id) FROM affiliate.member WHERE program_id = :ott),
+                                          13500, 4200, '3000-01-01'::timestamptz, NULL, NULL)::affiliate.conversion_input]);
+SELECT (SELECT count(*) FROM affiliate.commission) = :commissions_before AS nothing_recorded,
+       (SELECT hold_period FROM affiliate.program WHERE id = :ott) < interval '100 years' AS hold_unchanged;
+\set VERBOSITY default
