@@ -37,8 +37,6 @@
 
 #include "pg_affiliate.h"
 
-#define CLAIMS_MAX_SUB 200
-
 PG_FUNCTION_INFO_V1(claimed_program);
 PG_FUNCTION_INFO_V1(current_member);
 PG_FUNCTION_INFO_V1(request_client);
@@ -115,7 +113,7 @@ Claims(void)
 				: DatumGetCString(DirectFunctionCall1(numeric_out,
 													  NumericGetDatum(sub->val.numeric)));
 
-			if (s[0] != '\0' && strlen(s) <= CLAIMS_MAX_SUB)
+			if (s[0] != '\0' && strlen(s) <= AFF_MAX_SUB)
 				cache.sub = MemoryContextStrdup(TopMemoryContext, s);
 		}
 	}

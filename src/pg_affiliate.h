@@ -59,6 +59,8 @@ extern char *AffTextArg(FunctionCallInfo fcinfo, int argno, const char *name, in
 extern Jsonb *AffJsonbOf(StringInfo s);
 
 /* identity of the caller, for audit rows */
+/* the longest JWT "sub" claim taken as a member's external id or an actor */
+#define AFF_MAX_SUB 200
 extern char *AffActor(void);
 extern char *AffDbRole(void);
 

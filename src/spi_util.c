@@ -116,7 +116,9 @@ AffDbRole(void)
 
 /*
  * The actor written to audit rows: the JWT "sub" claim when the call comes
- * through PostgREST (request.jwt.claims), else the database role.
+ * through PostgREST (request.jwt.claims), else the database role.  A "sub"
+ * that is there but is no string or number of 1 to AFF_MAX_SUB characters
+ * is refused (42501): the audit row must name who acted.
  */
 char *
 AffActor(void)
@@ -127,14 +129,24 @@ AffActor(void)
 	{
 		Jsonb	   *jb;
 		JsonbValue *sub;
+		char	   *s = NULL;
 
 		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
 		sub = AffJsonbField(jb, "sub");
-		if (sub != NULL && sub->type == jbvString)
-			return pnstrdup(sub->val.string.val, sub->val.string.len);
-		if (sub != NULL && sub->type == jbvNumeric)
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(sub->val.numeric)));
+		if (sub == NULL || sub->type == jbvNull)
+			return AffDbRole();
+		if (sub->type == jbvString)
+			s = pnstrdup(sub->val.string.val, sub->val.string.len);
+		else if (sub->type == jbvNumeric)
+			s = DatumGetCString(DirectFunctionCall1(numeric_out,
+													NumericGetDatum(sub->val.numeric)));
+		if (s == NULL || s[0] == '\0' || strlen(s) > AFF_MAX_SUB)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the request's \"sub\" claim cannot name the actor"),
+					 errdetail("The \"sub\" claim must be a string or a number of 1 to %d characters.",
+							   AFF_MAX_SUB)));
+		return s;
 	}
 	return AffDbRole();
 }

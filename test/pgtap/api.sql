@@ -13,7 +13,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(211);
+SELECT plan(213);
 
 -- ===========================================================================
 -- Catalogs: how the API is declared and who may use what.
@@ -657,6 +657,17 @@ SELECT throws_ok(format('SELECT * FROM affiliate_api.approve_withdrawal(%s)', :w
                  'admin: claims without "program" are refused (approve_withdrawal)');
 SELECT throws_ok('SELECT * FROM affiliate_api.members', '42501', NULL,
                  'admin: claims without "program" are refused (members view)');
+-- an audited step needs a "sub" that can name the actor
+SELECT set_config('request.jwt.claims', json_build_object('role', 'affiliate_admin', 'program', :pa,
+                                                          'sub', repeat('x', 201))::text, true) \g /dev/null
+SELECT throws_ok(format('SELECT * FROM affiliate_api.approve_withdrawal(%s)', :w_ro3), '42501',
+                 'the request''s "sub" claim cannot name the actor',
+                 'admin: a "sub" longer than 200 characters is refused for an audited step');
+SELECT set_config('request.jwt.claims', json_build_object('role', 'affiliate_admin', 'program', :pa,
+                                                          'sub', json_build_object('id', 'x'))::text, true) \g /dev/null
+SELECT throws_ok(format('SELECT * FROM affiliate_api.approve_withdrawal(%s)', :w_ro3), '42501',
+                 'the request''s "sub" claim cannot name the actor',
+                 'admin: a "sub" that is a JSON object is refused for an audited step');
 RESET ROLE;
 
 SELECT is(pg_temp.fingerprint(:pb), :'fp_b', 'admin of A: nothing of program B changed');
