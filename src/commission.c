@@ -1295,6 +1295,20 @@ RecordConversions(FunctionCallInfo fcinfo, int64 program_id, ConvIn *in, int n, 
 }
 
 /*
+ * A seller id given as 0: no member has it (0 stands for "no seller" only
+ * inside this file; NULL is how a caller says so).
+ */
+static void
+RefuseSellerZero(int64 program_id, const char *ref)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("member 0 does not exist in program " INT64_FORMAT, program_id),
+			 errdetail("Conversion \"%s\" names it as the seller.", ref ? ref : ""),
+			 errhint("Pass NULL for a conversion without a seller.")));
+}
+
+/*
  * affiliate.record_conversion(program_id bigint, external_ref text, buyer_id bigint,
  *                             amount bigint, cost bigint DEFAULT 0,
  *                             occurred_at timestamptz DEFAULT NULL,
@@ -1320,6 +1334,8 @@ record_conversion(PG_FUNCTION_ARGS)
 	c.at = c.has_time ? PG_GETARG_TIMESTAMPTZ(5) : 0;
 	c.product = PG_ARGISNULL(6) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(6));
 	c.seller = PG_ARGISNULL(7) ? 0 : PG_GETARG_INT64(7);
+	if (!PG_ARGISNULL(7) && c.seller == 0)
+		RefuseSellerZero(PG_GETARG_INT64(0), c.ref);
 	if (c.has_time)
 		AffCheckOccurredAt(c.at, 0);
 	RecordConversions(fcinfo, PG_GETARG_INT64(0), &c, 1, true);
@@ -1391,6 +1407,8 @@ record_conversions(PG_FUNCTION_ARGS)
 		in[i].product = isnull ? NULL : TextDatumGetCString(d);
 		d = GetAttributeByNum(t, 7, &isnull);
 		in[i].seller = isnull ? 0 : DatumGetInt64(d);
+		if (!isnull && in[i].seller == 0)
+			RefuseSellerZero(PG_GETARG_INT64(0), in[i].ref);
 	}
 	RecordConversions(fcinfo, PG_GETARG_INT64(0), in, n, false);
 	return (Datum) 0;

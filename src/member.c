@@ -367,7 +367,8 @@ move_member(PG_FUNCTION_ARGS)
 	static const Oid types[3] = {INT8OID, INT8OID, INT8OID};
 	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
 	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
-	int64		new_sponsor = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
+	bool		to_root = PG_ARGISNULL(2);	/* NULL: the member becomes a root */
+	int64		new_sponsor = to_root ? 0 : PG_GETARG_INT64(2);
 	int64		old_sponsor;
 	bool		old_null;
 	int64		moved;
@@ -393,7 +394,7 @@ move_member(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
 	values[2] = Int64GetDatum(new_sponsor);
-	nulls[2] = new_sponsor ? ' ' : 'n';
+	nulls[2] = to_root ? 'n' : ' ';
 	AffExec(&lock,
 			"SELECT sponsor_id FROM affiliate.member WHERE program_id = $1 AND id = $2 FOR UPDATE",
 			2, types, values, NULL, false, 1);
@@ -404,7 +405,7 @@ move_member(PG_FUNCTION_ARGS)
 						member_id, program_id)));
 	old_sponsor = AffGetInt64(0, 1, &old_null);
 
-	if (new_sponsor != 0)
+	if (!to_root)
 	{
 		bool		in_subtree;
 
@@ -432,7 +433,7 @@ move_member(PG_FUNCTION_ARGS)
 							   new_sponsor, member_id),
 					 errhint("Move member " INT64_FORMAT " elsewhere first.", new_sponsor)));
 	}
-	if ((old_null && new_sponsor == 0) || (!old_null && old_sponsor == new_sponsor))
+	if ((old_null && to_root) || (!old_null && !to_root && old_sponsor == new_sponsor))
 	{
 		SPI_finish();
 		PG_RETURN_INT64(0);
@@ -480,8 +481,8 @@ move_member(PG_FUNCTION_ARGS)
 		k.val.string.val = "new_sponsor_id";
 		k.val.string.len = strlen(k.val.string.val);
 		pushJsonbValue(&st, WJB_KEY, &k);
-		v.type = new_sponsor ? jbvNumeric : jbvNull;
-		if (new_sponsor)
+		v.type = to_root ? jbvNull : jbvNumeric;
+		if (!to_root)
 			v.val.numeric = int64_to_numeric(new_sponsor);
 		pushJsonbValue(&st, WJB_VALUE, &v);
 		k.val.string.val = "rewritten";

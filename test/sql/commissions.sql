@@ -280,6 +280,9 @@ SELECT * FROM affiliate.record_conversion(:ott, 'far-past', (SELECT max(id) FROM
                                           13500, 4200, now() - interval '101 years');
 SELECT * FROM affiliate.record_conversions(:ott, ARRAY[ROW('far-batch', (SELECT max(id) FROM affiliate.member WHERE program_id = :ott),
                                           13500, 4200, '3000-01-01'::timestamptz, NULL, NULL)::affiliate.conversion_input]);
+-- a seller id of 0 is no member (NULL says "no seller")
+SELECT * FROM affiliate.record_conversion(:ott, 'seller-zero', (SELECT max(id) FROM affiliate.member WHERE program_id = :ott),
+                                          13500, 4200, NULL, NULL, 0);
 SELECT (SELECT count(*) FROM affiliate.commission) = :commissions_before AS nothing_recorded,
        (SELECT hold_period FROM affiliate.program WHERE id = :ott) < interval '100 years' AS hold_unchanged;
 \set VERBOSITY default

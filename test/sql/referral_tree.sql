@@ -179,4 +179,10 @@ SELECT ua_hash IS NOT NULL AS ua_hashed, channel FROM affiliate.click WHERE id =
 SELECT has_table_privilege('affiliate_operator', 'affiliate.program_secret', 'SELECT') AS admin_reads_keys;
 SELECT count(*) AS keys FROM affiliate.program_secret;
 
+-- an id of 0 is no member (only NULL means "none"): refused, nothing moved
+\set VERBOSITY terse
+SELECT affiliate.move_member(:p, :a, 0);
+\set VERBOSITY default
+SELECT sponsor_id IS NOT NULL AS a_still_sponsored FROM affiliate.member WHERE program_id = :p AND id = :a;
+
 SELECT * FROM affiliate.verify();
