@@ -1496,3 +1496,44 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON affiliate.audit_
     FOR EACH ROW EXECUTE FUNCTION affiliate.refuse_change();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON affiliate.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION affiliate.refuse_change();
+
+-- ---------------------------------------------------------------------------
+-- schedule_jobs(): without pg_cron, the operator got 42501 from reading
+-- pg_cron's superuser-only setting instead of the documented 55000.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION affiliate.schedule_jobs(release_schedule text DEFAULT '0 * * * *',
+                                        fold_schedule text DEFAULT '*/10 * * * *')
+    RETURNS TABLE (jobid bigint, jobname text, schedule text, command text)
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cron_db text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        -- pg_cron makes its setting readable by superusers only
+        BEGIN
+            cron_db := 'database ' || coalesce(current_setting('cron.database_name', true), 'postgres');
+        EXCEPTION WHEN insufficient_privilege THEN
+            cron_db := 'the database';
+        END;
+        RAISE EXCEPTION USING ERRCODE = '55000',
+            MESSAGE = 'pg_cron is not installed in this database',
+            DETAIL = format('The periodic jobs of pg_affiliate run through pg_cron, which lives in %s named by cron.database_name.',
+                            cron_db),
+            HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and run CREATE EXTENSION pg_cron.';
+    END IF;
+    IF release_schedule IS NULL OR fold_schedule IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'job schedules must not be null';
+    END IF;
+    -- cron.schedule() inserts or updates the job of that name (and validates the schedule)
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+        USING 'pg_affiliate_release', release_schedule, 'CALL affiliate.release_all_due()';
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+        USING 'pg_affiliate_fold', fold_schedule, 'SELECT affiliate.fold_balances()';
+    RETURN QUERY EXECUTE
+        'SELECT j.jobid, j.jobname::text, j.schedule, j.command FROM cron.job j
+          WHERE j.jobname IN ($1, $2) ORDER BY j.jobname'
+        USING 'pg_affiliate_fold', 'pg_affiliate_release';
+END
+$$;

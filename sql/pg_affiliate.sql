@@ -1033,12 +1033,20 @@ CREATE FUNCTION affiliate.schedule_jobs(release_schedule text DEFAULT '0 * * * *
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    cron_db text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        -- pg_cron makes its setting readable by superusers only
+        BEGIN
+            cron_db := 'database ' || coalesce(current_setting('cron.database_name', true), 'postgres');
+        EXCEPTION WHEN insufficient_privilege THEN
+            cron_db := 'the database';
+        END;
         RAISE EXCEPTION USING ERRCODE = '55000',
             MESSAGE = 'pg_cron is not installed in this database',
-            DETAIL = format('The periodic jobs of pg_affiliate run through pg_cron, which lives in database %s (cron.database_name).',
-                            coalesce(current_setting('cron.database_name', true), 'postgres')),
+            DETAIL = format('The periodic jobs of pg_affiliate run through pg_cron, which lives in %s named by cron.database_name.',
+                            cron_db),
             HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and run CREATE EXTENSION pg_cron.';
     END IF;
     IF release_schedule IS NULL OR fold_schedule IS NULL THEN

@@ -167,6 +167,11 @@ SELECT * FROM affiliate.verify();
 -- ---------------------------------------------------------------------------
 SELECT * FROM affiliate.schedule_jobs();
 \echo :LAST_ERROR_SQLSTATE
+-- the same for the operator, who may not read pg_cron's setting
+SET ROLE affiliate_operator;
+SELECT * FROM affiliate.schedule_jobs();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
 SET client_min_messages = warning;
 CREATE EXTENSION pg_cron;
 RESET client_min_messages;
