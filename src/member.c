@@ -170,6 +170,30 @@ RefuseDuplicate(PlanSlot *dup, int64 program_id, const char *external_id, Datum 
 }
 
 /*
+ * After a conflict that was neither the external id nor the code: the new
+ * member's id itself is taken, because the identity sequence is behind the
+ * table (a restore without the sequence, a setval by hand, rows inserted
+ * with explicit ids).  Drawing codes again would not help.
+ */
+static void
+RefuseIdConflict(int64 program_id, Datum code)
+{
+	static PlanSlot taken;
+
+	AffExec(&taken,
+			"SELECT 1 FROM affiliate.member WHERE program_id = $1 AND code OPERATOR(affiliate.=) $2::affiliate.refcode",
+			2, (Oid[]) {INT8OID, TEXTOID}, (Datum[]) {Int64GetDatum(program_id), code},
+			NULL, true, 1);
+	if (SPI_processed > 0)
+		return;					/* the code was taken: draw another */
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("the next member id is already taken"),
+			 errdetail("The sequence affiliate.member_id_seq is behind the ids in affiliate.member."),
+			 errhint("Move it past them: SELECT setval('affiliate.member_id_seq', (SELECT max(id) FROM affiliate.member));")));
+}
+
+/*
  * affiliate.add_member(program_id bigint, external_id text,
  *                      referral_code text DEFAULT NULL,
  *                      device_id text DEFAULT NULL, ip inet DEFAULT NULL)
@@ -274,7 +298,10 @@ add_member(PG_FUNCTION_ARGS)
 		if (SPI_processed > 0)
 			id = AffGetInt64(0, 1, NULL);
 		else
+		{
 			RefuseDuplicate(&dup, program_id, external_id, values);
+			RefuseIdConflict(program_id, values[2]);
+		}
 	}
 	if (id == 0)
 		ereport(ERROR,

@@ -185,4 +185,15 @@ SELECT affiliate.move_member(:p, :a, 0);
 \set VERBOSITY default
 SELECT sponsor_id IS NOT NULL AS a_still_sponsored FROM affiliate.member WHERE program_id = :p AND id = :a;
 
+-- the member id sequence behind the table (a restore that lost it, a setval
+-- by hand): a clear error naming the sequence, not "codes taken", no id burnt
+-- on retries
+BEGIN;
+SELECT last_value AS seq_before FROM affiliate.member_id_seq \gset
+SELECT setval('affiliate.member_id_seq', 1, false) \g /dev/null
+\set VERBOSITY terse
+SELECT affiliate.add_member(:p, 'behind-the-sequence');
+\set VERBOSITY default
+ROLLBACK;
+
 SELECT * FROM affiliate.verify();
