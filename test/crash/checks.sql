@@ -56,6 +56,16 @@ CREATE TABLE crash_check.rows (
     reversed      bigint NOT NULL
 );
 
+-- The killer's log: one line per crash.
+CREATE TABLE crash_check.kills (
+    k         int PRIMARY KEY,
+    sleep_ms  int NOT NULL,       -- random sleep before the kill
+    killed    int NOT NULL,       -- processes SIGKILLed
+    rec_ms    int NOT NULL,       -- pg_ctl start (crash recovery) took
+    gone_ms   int NOT NULL,       -- from the kill until every process was gone
+    ready_t   numeric NOT NULL    -- when the server accepted connections again (epoch seconds)
+);
+
 -- The SQLSTATEs an operation may be refused with (rolled back, nothing
 -- changed).  Any other refusal fails check 02.
 CREATE TABLE crash_check.allowed_refusal (op text, code text, why text);
@@ -182,6 +192,19 @@ SELECT m.op, m.client, m.seq, m.key,
   FROM m, p;
 
 -- ---- the checks -------------------------------------------------------------
+
+CREATE VIEW crash_check.check_00_progress AS
+SELECT 'no ' || o.op || ' call was acknowledged' AS problem
+  FROM unnest(array['join', 'conv', 'dup', 'refund', 'release', 'wreq']) o(op)
+ WHERE NOT EXISTS (SELECT 1 FROM crash_check.calls c WHERE c.op = o.op AND c.outcome = 'ack')
+UNION ALL
+SELECT 'no call was acknowledged between restart ' || k.k || ' and the next one (or the end)'
+  FROM crash_check.kills k
+ WHERE NOT EXISTS (SELECT 1 FROM crash_check.calls c
+                    WHERE c.outcome = 'ack' AND c.t > k.ready_t
+                      AND c.t < coalesce((SELECT min(n.ready_t) FROM crash_check.kills n WHERE n.k > k.k), 'infinity'));
+COMMENT ON VIEW crash_check.check_00_progress IS
+    'the clients made progress: every kind of call was acknowledged, and calls were acknowledged after every restart';
 
 CREATE VIEW crash_check.check_01_verify AS
 SELECT v.invariant, v.detail FROM crash_check.params p, affiliate.verify(p.prog) v;

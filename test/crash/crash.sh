@@ -544,7 +544,7 @@ kill_cluster() {
 
 killer() {
     RANDOM=$(( (SEED * 31 + 17) % 32768 ))
-    local k gap_ms sleep_ms t0 t1 tk rec_ms gone_ms
+    local k i gap_ms sleep_ms t0 t1 tk rec_ms gone_ms ready
     local -a pids
     gap_ms=$((SECONDS_RUN * 1000 / (KILLS + 1)))
     for ((k = 1; k <= KILLS; k++)); do
@@ -564,10 +564,25 @@ killer() {
             return 1
         fi
         t1=${EPOCHREALTIME/./}
+        ready=$EPOCHREALTIME
         rec_ms=$(((t1 - t0) / 1000))
         gone_ms=$(((t0 - tk) / 1000))
-        printf '%s\t%s\t%s\t%s\t%s\n' "$k" "$sleep_ms" "$KILLED" "$rec_ms" "$gone_ms" >>"$LOGDIR/kills"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$k" "$sleep_ms" "$KILLED" "$rec_ms" "$gone_ms" "$ready" >>"$LOGDIR/kills"
         echo "crash: kill $k after ${sleep_ms} ms: SIGKILL to $KILLED processes, all gone in ${gone_ms} ms, back up (pg_ctl start: crash recovery) in ${rec_ms} ms"
+        # The next sleep starts once a client has had a call acknowledged
+        # since the restart: the clients must get through every outage, and
+        # no kill may fall on a server nobody has used since the last one.
+        for ((i = 0; i < 300; i++)); do
+            if awk -F'\t' -v r="$ready" '$4 == "ack" && $11 + 0 > r + 0 { found = 1; exit }
+                                         END { exit !found }' "$LOGDIR"/calls.* 2>/dev/null; then
+                break
+            fi
+            sleep 0.1
+        done
+        if [ "$i" -ge 300 ]; then
+            echo "no client had a call acknowledged within 30 s of restart $k" >&2
+            return 1
+        fi
     done
 }
 
@@ -610,7 +625,8 @@ cat "$LOGDIR"/calls.* >"$LOGDIR/calls.tsv" 2>/dev/null || : >"$LOGDIR/calls.tsv"
 cat "$LOGDIR"/rows.* >"$LOGDIR/rows.tsv" 2>/dev/null || : >"$LOGDIR/rows.tsv"
 q -f test/crash/checks.sql -v prog="$PROG"
 q -c "\\copy crash_check.calls from '$LOGDIR/calls.tsv' with (format csv, delimiter E'\\t')" \
-  -c "\\copy crash_check.rows from '$LOGDIR/rows.tsv' with (format csv, delimiter E'\\t')"
+  -c "\\copy crash_check.rows from '$LOGDIR/rows.tsv' with (format csv, delimiter E'\\t')" \
+  -c "\\copy crash_check.kills from '$LOGDIR/kills' with (format csv, delimiter E'\\t')"
 
 echo
 echo "crash: figures (seed $SEED)"
@@ -632,6 +648,10 @@ q -At -F ' ' -c "select 'conversions ' || (select count(*) from affiliate.conver
                    || ', withdrawals ' || (select count(*) from affiliate.withdrawal where program_id = $PROG)
                    || ', members ' || (select count(*) from affiliate.member where program_id = $PROG)
                    || ', journals ' || (select count(*) from affiliate.journal where program_id = $PROG)" | sed 's/^/  in the database:     /'
+q -At -c "select format('  after a restart:     the first acknowledged call started %s ms after the server was ready on average (max %s ms)',
+                        round(avg(d) * 1000), round(max(d) * 1000))
+            from (select (select min(c.t) from crash_check.calls c where c.outcome = 'ack' and c.t > k.ready_t) - k.ready_t d
+                    from crash_check.kills k) x"
 q -At -c "select format('  unacknowledged:      %s %s of %s had committed, the rest had not',
                         rpad(op, 6), count(*) filter (where committed), count(*))
             from crash_check.maybe_fate group by op order by op"
