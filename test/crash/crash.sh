@@ -48,14 +48,17 @@
 #      key until acknowledged (they are idempotent); a join or a withdrawal
 #      step is resolved by reading the committed row (an acknowledged read);
 #      a withdrawal request (no client key) and a job are left as `maybe`.
-#   3. a killer sleeps a random time, then SIGKILLs the postmaster (pid from
+#   3. a killer sleeps a random time, waits (at most ~1 s) until a client
+#      statement is executing, then SIGKILLs the postmaster (pid from
 #      postmaster.pid) together with every other process of this cluster
-#      (found by their working directory, the data directory) — a power cut
-#      as far as the server is concerned — and restarts it with pg_ctl,
-#      which runs crash recovery; CRASH_KILLS times.
+#      (the rest found by their working directory, the data directory) — a
+#      power cut as far as the server is concerned — and restarts it with
+#      pg_ctl, which runs crash recovery; it sleeps again once a client has
+#      had a call acknowledged since; CRASH_KILLS times.
 #   4. the clients stop; the logs are loaded into schema crash_check and the
 #      checks of test/crash/checks.sql run (each a view listing violations):
-#      verify() empty, every acknowledged conversion present once with the
+#      the clients made progress (after every restart too), verify() empty,
+#      every acknowledged conversion present once with the
 #      commissions it returned, duplicates returned the original, no
 #      commission released twice, no acknowledged withdrawal (or step) lost,
 #      every refusal an expected one, the ledger equal to a replay of the
@@ -63,7 +66,8 @@
 #      replay of the acknowledged log alone for every member no
 #      unacknowledged call could have touched, the indexes intact (amcheck).
 #   5. prints the figures (kills survived, recovery times, calls per op and
-#      outcome) and exits 0 only if every check holds.
+#      outcome, what became of the unacknowledged calls) and exits 0 only if
+#      every check holds.  docs/reliability.md has the whole story.
 #
 # Reproducing: SEED fixes every random choice (the op mix, keys, amounts,
 # members, the killer's sleeps), not the scheduler: the interleaving of the
