@@ -5,6 +5,10 @@
 #   make test       install missing packages, build, start a throwaway cluster,
 #                   run every suite (see test/run.sh)
 #   make demo       leave a demo cluster running (see scripts/demo.sh)
+#   make crashtest  crash safety, long form: clients call the API while the
+#                   server is SIGKILLed and recovered again and again
+#                   (test/crash/crash.sh; CRASH_KILLS, CRASH_SECONDS,
+#                   CRASH_CLIENTS, SEED; the short form runs in make test)
 
 EXTENSION   = pg_affiliate
 EXTVERSION  = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
@@ -42,7 +46,7 @@ $(OBJS): src/pg_affiliate.h
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
 
-.PHONY: test bench demo demo-stop deps
+.PHONY: test bench demo demo-stop deps crashtest
 deps:
 	bash scripts/install-deps.sh
 
@@ -51,6 +55,16 @@ test:
 
 bench:
 	bash bench/run.sh
+
+# The long form of the crash test (make test runs a short one,
+# test/drivers/crash_short.sh).  Override on the command line or in the
+# environment: make crashtest CRASH_KILLS=20 CRASH_SECONDS=300 SEED=42
+CRASH_KILLS   ?= 10
+CRASH_SECONDS ?= 120
+CRASH_CLIENTS ?= 6
+crashtest:
+	CRASH_KILLS=$(CRASH_KILLS) CRASH_SECONDS=$(CRASH_SECONDS) CRASH_CLIENTS=$(CRASH_CLIENTS) \
+	PG_CONFIG="$(PG_CONFIG)" bash test/crash/crash.sh --build
 
 demo:
 	bash scripts/demo.sh start
