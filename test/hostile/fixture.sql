@@ -1,0 +1,106 @@
+-- test/hostile/fixture.sql — the world every hostile call runs against.
+--
+-- Two programs, A ("hx A", INR) and B ("hx B", USD), each with a small
+-- referral tree, a plan, released and pending commissions and withdrawals in
+-- several states.  The ids are kept in hx_fix(name, val) for the matrix
+-- (test/hostile/matrix.sql): every baseline argument and every "id of
+-- another program" comes from there, so no id is hard-coded.
+--
+-- Every hostile call runs in a subtransaction that is rolled back (accepted
+-- or not), so this world is the same for every call.
+\set ON_ERROR_STOP 1
+set client_min_messages = warning;
+
+create table hx_fix (name text primary key, val text not null);
+
+do $$
+declare
+  pa bigint; pb bigint; m bigint; w bigint; code text;
+  x text;
+begin
+  for x in select unnest(array['a', 'b']) loop
+    if x = 'a' then
+      pa := affiliate.create_program('hx A', 'INR',
+              '{"hold_period": "1 day", "min_withdrawal": 100, "rounding_unit": 1}');
+    else
+      pb := affiliate.create_program('hx B', 'USD',
+              '{"hold_period": "1 day", "min_withdrawal": 100, "rounding_unit": 1}');
+    end if;
+  end loop;
+  insert into hx_fix values ('pa', pa), ('pb', pb);
+
+  -- members 1..5 of each program: 1 <- 2 <- 3 <- 4, 1 <- 5 (5 is blocked later)
+  for x in select unnest(array['a', 'b']) loop
+    declare p bigint := case x when 'a' then pa else pb end;
+    begin
+      m := affiliate.add_member(p, 'hx-' || x || '-1');
+      insert into hx_fix values (x || '_m1', m);
+      for i in 2 .. 5 loop
+        select c.code::text into code from affiliate.member c
+         where c.program_id = p and c.external_id = 'hx-' || x || '-' || case when i = 5 then 1 else i - 1 end;
+        m := affiliate.add_member(p, 'hx-' || x || '-' || i, code);
+        insert into hx_fix values (x || '_m' || i, m);
+      end loop;
+      insert into hx_fix select x || '_code1', c.code::text from affiliate.member c
+        where c.program_id = p and c.external_id = 'hx-' || x || '-1';
+      perform affiliate.set_plan(p, 'hx plan ' || x, '{3000,1000,500}', 'profit');
+      -- conversions: ord-1..6 bought by member 4 (pays 2, 3, 1 up the tree)
+      for i in 1 .. 6 loop
+        perform affiliate.record_conversion(p, 'hx-' || x || '-ord-' || i,
+                  (select val::bigint from hx_fix where name = x || '_m4'), 100000, 20000);
+      end loop;
+    end;
+  end loop;
+  -- release everything recorded so far: members have available balances
+  perform affiliate.release_due(now() + interval '2 days');
+  -- more conversions still pending (refundable, not yet released)
+  for x in select unnest(array['a', 'b']) loop
+    declare p bigint := case x when 'a' then pa else pb end;
+    begin
+      for i in 7 .. 8 loop
+        perform affiliate.record_conversion(p, 'hx-' || x || '-ord-' || i,
+                  (select val::bigint from hx_fix where name = x || '_m4'), 50000, 10000);
+      end loop;
+      -- withdrawals of member 3 (the direct sponsor of the buyer, it earned most):
+      -- w_req requested, w_app approved, w_paid paid; member 2's w_req2 requested
+      w := affiliate.request_withdrawal(p, (select val::bigint from hx_fix where name = x || '_m3'), 1000, 'upi', 'hx-' || x || '@bank');
+      insert into hx_fix values (x || '_w_req', w);
+      w := affiliate.request_withdrawal(p, (select val::bigint from hx_fix where name = x || '_m3'), 1000, 'upi', 'hx-' || x || '@bank');
+      perform affiliate.approve_withdrawal(p, w);
+      insert into hx_fix values (x || '_w_app', w);
+      w := affiliate.request_withdrawal(p, (select val::bigint from hx_fix where name = x || '_m3'), 1000, 'upi', 'hx-' || x || '@bank');
+      perform affiliate.approve_withdrawal(p, w);
+      perform affiliate.complete_withdrawal(p, w, 'hx-' || x || '-utr-1');
+      insert into hx_fix values (x || '_w_paid', w);
+      w := affiliate.request_withdrawal(p, (select val::bigint from hx_fix where name = x || '_m2'), 500, 'bank', '000123456789');
+      insert into hx_fix values (x || '_w_req2', w);
+      perform affiliate.set_member_status(p, (select val::bigint from hx_fix where name = x || '_m5'), 'blocked', 'hx fixture');
+      insert into hx_fix
+        select x || '_acct_avail', a.id from affiliate.account a
+         where a.program_id = p and a.member_id = (select val::bigint from hx_fix where name = x || '_m3')
+           and a.kind = 'available';
+      insert into hx_fix
+        select x || '_acct_sys', a.id from affiliate.account a
+         where a.program_id = p and a.member_id is null order by a.id limit 1;
+    end;
+  end loop;
+  perform affiliate.fold_balances(null, 100000);
+  -- one more than any member of A has available
+  insert into hx_fix select 'a_avail_max_plus_1', max(b.available) + 1
+    from affiliate.member m, affiliate.balance(pa, m.id) b where m.program_id = pa;
+end $$;
+
+-- the fixture itself must be sound
+do $$
+declare n int;
+begin
+  select count(*) into n from affiliate.verify();
+  if n > 0 then
+    raise exception 'hostile fixture: verify() is not empty: %',
+      (select string_agg(invariant || ': ' || detail, '; ') from affiliate.verify());
+  end if;
+  select count(*) into n from hx_fix;
+  if n <> 3 + 2 * 12 then
+    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 12;
+  end if;
+end $$;
