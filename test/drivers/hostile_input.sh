@@ -139,6 +139,13 @@ q -At -F ' ' -c "
   select 'refused SQLSTATEs:', string_agg(sqlstate || ' ' || n, ', ' order by n desc)
     from (select sqlstate, count(*) n from hx_result where outcome <> 'accepted' group by 1) s"
 
+# a refused baseline makes the calls that vary it weaker (they are refused
+# for the baseline's reason); listed so that a fixture or hx_base gap shows
+q -At -F ' ' -c "
+  select 'baseline refused (informative): ' || c.fn::text || ' as ' || c.role || ': ' || r.sqlstate || ' ' || left(r.message, 100)
+    from hx_result r join hx_call c using (id)
+   where c.vclass = 'baseline' and r.outcome <> 'accepted' order by c.id"
+
 # check NAME QUERY: QUERY lists failures (grouped; the first 40 groups shown)
 check() {
   local out n

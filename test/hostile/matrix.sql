@@ -565,8 +565,7 @@ begin
                     else coalesce((select x from unnest(roles) x where x = any (jwt_roles) limit 1), r) end;
       claims := coalesce(
         (select c.claims from hx_fn_claims c where (f.nspname || '.' || f.proname) ~ c.fn_re and c.role = crole),
-        (select c.claims from hx_role_claims c where c.role = crole and r <> 'superuser'),
-        (select c.claims from hx_role_claims c where c.role = r));
+        (select c.claims from hx_role_claims c where c.role = crole));
       -- vary = 0: baseline; -1: all NULL; i > 0: argument i takes each hostile value
       for vary in -1 .. coalesce(array_length(names, 1), 0) loop
         continue when r = 'superuser' and vary > 0;
