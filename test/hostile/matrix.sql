@@ -423,8 +423,16 @@ insert into hx_expect values
    '^(negative_min_direct|past_bigint_min_direct|fraction_min_direct|unknown_qualification|json_null|empty_array|scalar_string|scalar_number|injection_keys|wide_10000_keys|one_mb_value|deep_1000|number_1e400)$',
    'a JSON object whose one key is min_direct, an integer ≥ 0: commissions.md set_plan'),
   ('\.(create_program|update_program_settings)$', '^settings$',
-   '^(negative_hold|hold_number|hold_null|negative_min_withdrawal|past_bigint_min_withdrawal|fraction_min_withdrawal|string_min_withdrawal|zero_rounding_unit|bad_rounding|zero_window|bad_clawback|unknown_key|array_value|empty_array|scalar_string|scalar_number|injection_keys|one_mb_value|wide_10000_keys|deep_1000|number_1e400)$',
-   'an unknown key, a wrong JSON type, an out-of-range value or a null: ledger.md create_program (22023)'),
+   '^(negative_hold|huge_hold|hold_number|hold_null|negative_min_withdrawal|past_bigint_min_withdrawal|fraction_min_withdrawal|string_min_withdrawal|zero_rounding_unit|bad_rounding|zero_window|bad_clawback|unknown_key|array_value|empty_array|scalar_string|scalar_number|injection_keys|one_mb_value|wide_10000_keys|deep_1000|number_1e400)$',
+   'an unknown key, a wrong JSON type, an out-of-range value (hold_period over 100 years) or a null: ledger.md create_program (22023)'),
+  ('\.set_plan$', '^recurring$', '^(zero|negative|huge|huge_negative)$',
+   'recurring: a positive interval of at most 100 years: commissions.md set_plan'),
+  ('\.record_conversion$', '^occurred_at$', '^(infinity|minus_infinity|min|max)$',
+   'occurred_at infinite or more than 100 years from now: commissions.md record_conversion (22023)'),
+  ('\.(move_member|record_conversion|set_member_status|adjust_balance|pay_from_wallet|request_withdrawal)$',
+   '^(member_id|buyer_id|seller_id|new_sponsor_id)$',
+   '^(zero|minus_one|bigint_min|bigint_max|bigint_max_minus_1|unknown_member|other_program_member)$',
+   'no such member in the program (0 included): referrals.md, commissions.md, wallet.md (P0002; PT404 over HTTP)'),
   ('\.post_journal$', '^legs$',
    '^(unbalanced|bigint_extremes|past_ten_pow_15|fraction|zero_amount|one_leg|legs_1001|other_program_account|other_program_member|overdraft_member|injection_kind|json_null|empty_object|empty_array|scalar_string|scalar_number|number_1e400|deep_1000|wide_10000_keys|one_mb_value|injection_keys)$',
    '2 to 1000 balanced legs of non-zero integer amounts ≤ 10^15 on accounts of the program, no overdraft: ledger.md'),
@@ -453,7 +461,10 @@ insert into hx_expect values
    'a member call needs a program and the sub of a member of it: postgrest.md claims (42501)'),
   ('^affiliate_api\.(add_member|adjust_balance|approve_withdrawal|complete_withdrawal|fail_withdrawal|move_member|pay_from_wallet|record_conversion|refund_conversion|reject_withdrawal|set_member_status|set_plan|update_program_settings)$', '^$',
    '^(claims_(unset|empty|not_json|array|string|json_null)|program_(missing|null|zero|negative|fraction|string_junk|past_bigint|1e400|bool|object|unknown))$',
-   'an admin call needs the program claim of an existing program: postgrest.md claims (42501, PT404)');
+   'an admin call needs the program claim of an existing program: postgrest.md claims (42501, PT404)'),
+  ('^affiliate_api\.(adjust_balance|approve_withdrawal|complete_withdrawal|fail_withdrawal|move_member|reject_withdrawal|set_member_status|set_plan|update_program_settings)$',
+   '^$', '^sub_(empty|object|201_chars|one_mb)$',
+   'an audited call records the sub, a string or a number of 1 to 200 characters: postgrest.md claims (42501)');
 
 create function hx_expect_for(fn text, arg text, vclass text) returns text language sql stable as $$
   select case when exists (select 1 from hx_expect e
