@@ -27,7 +27,6 @@
 # refuse, or if verify() is not empty at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
 
 SELFTEST=${HOSTILE_SELFTEST:-0}
 TIMEOUT=${HOSTILE_TIMEOUT:-30s}
@@ -61,10 +60,11 @@ if [ "$SELFTEST" = 1 ]; then
 fi
 
 # the documented SQLSTATEs: first cell of every row of an error-code table
+# shellcheck disable=SC2016  # the backquotes are markdown, not a command
 codes=$(grep -hoE '^\| *`[0-9A-Z]{5}`' docs/*.md | grep -oE '[0-9A-Z]{5}' | grep '[0-9]' | sort -u)
 if [ -z "$codes" ]; then echo "hostile_input: no error-code table found in docs/*.md"; exit 1; fi
 for c in $codes; do echo "$c"; done | q -c "\copy hx_doc_code from stdin"
-echo "documented SQLSTATEs (docs/*.md error tables): $(echo $codes)"
+echo "documented SQLSTATEs (docs/*.md error tables): $(tr '\n' ' ' <<<"$codes")"
 
 q -c "insert into hx_state select hx_snap()"
 q -At -c "create table hx_state0 as select snap from hx_state"
@@ -76,8 +76,7 @@ pending() {
   q -At -c "select id from hx_call c where not exists (select 1 from hx_result r where r.id = c.id) order by id"
 }
 wait_for_server() {
-  local i
-  for i in $(seq 1 60); do
+  for _ in $(seq 1 60); do
     if pg_isready -q 2>/dev/null && q -At -c "select 1" >/dev/null 2>&1; then return 0; fi
     sleep 1
   done
@@ -159,28 +158,30 @@ check() {
     echo "ok   $1"
   fi
 }
-# one line per (function, what went wrong), with a count and a reproduction
-GROUPED="
-  select c.fn::text || ' as ' || c.role, %s as what, count(*) || ' call(s)',
-         'e.g. call ' || min(c.id) || ' (' || (array_agg(c.vclass || coalesce(' in ' || c.arg_name, '') order by c.id))[1] || '): '
-           || replace(hx_repro(min(c.id)), E'\n', ' ')
-    from hx_result r join hx_call c using (id)
-   where %s
-   group by 1, 2 order by 1, 2"
+# grouped WHAT WHERE: one line per (function and role, WHAT) over the calls
+# WHERE selects, with a count and a reproduction of the first
+grouped() {
+  echo "select c.fn::text || ' as ' || c.role, $1 as what, count(*) || ' call(s)',
+               'e.g. call ' || min(c.id) || ' (' || (array_agg(c.vclass || coalesce(' in ' || c.arg_name, '') order by c.id))[1]
+                 || '): ' || replace(hx_repro(min(c.id)), chr(10), ' ')
+          from hx_result r join hx_call c using (id)
+         where $2
+         group by 1, 2 order by 1, 2"
+}
 check "no internal error (XX class, crash, timeout)" \
-  "$(printf "$GROUPED" "coalesce(r.sqlstate, '') || ' ' || left(r.message, 200)" "r.outcome = 'internal'")"
+  "$(grouped "coalesce(r.sqlstate, '') || ' ' || left(r.message, 200)" "r.outcome = 'internal'")"
 check "every refusal has a documented SQLSTATE" \
-  "$(printf "$GROUPED" "r.sqlstate || ' ' || left(regexp_replace(r.message, '[0-9]+', 'N', 'g'), 120)" "r.outcome = 'undocumented'")"
+  "$(grouped "r.sqlstate || ' ' || left(regexp_replace(r.message, '[0-9]+', 'N', 'g'), 120)" "r.outcome = 'undocumented'")"
 check "no call left the fixture changed (refused or rolled back)" \
-  "$(printf "$GROUPED" "r.outcome || ' ' || coalesce(r.sqlstate, '')" "r.snap_changed")"
+  "$(grouped "r.outcome || ' ' || coalesce(r.sqlstate, '')" "r.snap_changed")"
 check "no accepted call changed another program" \
-  "$(printf "$GROUPED" "'changed program(s) ' || r.leaked_program" "r.leaked_program is not null")"
+  "$(grouped "'changed program(s) ' || r.leaked_program" "r.leaked_program is not null")"
 check "verify() and the stored-value checks clean after every accepted call" \
-  "$(printf "$GROUPED" "left(regexp_replace(r.verify_rows, '[0-9]+', 'N', 'g'), 200)" "r.verify_rows is not null")"
+  "$(grouped "left(regexp_replace(r.verify_rows, '[0-9]+', 'N', 'g'), 200)" "r.verify_rows is not null")"
 check "every program an accepted call changed still works (hx_probe)" \
-  "$(printf "$GROUPED" "left(regexp_replace(r.probe, '[0-9]+', 'N', 'g'), 200)" "r.probe is not null")"
+  "$(grouped "left(regexp_replace(r.probe, '[0-9]+', 'N', 'g'), 200)" "r.probe is not null")"
 check "no hostile value that must be refused was accepted" \
-  "$(printf "$GROUPED" "'accepted ' || c.vclass" "r.outcome = 'accepted' and c.expect = 'refuse'")"
+  "$(grouped "'accepted ' || c.vclass" "r.outcome = 'accepted' and c.expect = 'refuse'")"
 check "verify() empty at the end" "select invariant, detail from affiliate.verify()"
 check "the fixture is as it was before the run" \
   "select 'fingerprint differs' from hx_state0 s where s.snap is distinct from hx_snap()"
