@@ -1109,6 +1109,15 @@ CREATE TRIGGER plan_settings_truncated
     FOR EACH STATEMENT EXECUTE FUNCTION affiliate.settings_changed();
 
 -- ---------------------------------------------------------------------------
+-- Courses, enrollment and progress (src/course.c, docs/certificates.md).
+-- ---------------------------------------------------------------------------
+
+-- ---------------------------------------------------------------------------
+-- Signing keys and certificates (src/certificate.c, docs/certificates.md,
+-- docs/keys.md).
+-- ---------------------------------------------------------------------------
+
+-- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
