@@ -118,6 +118,32 @@ extern void AffLoadProgram(int64 program_id, AffProgram *p);
  */
 extern bytea *AffKeyedHash(int64 program_id, const char *domain, const char *value);
 
+/*
+ * Sealing secrets under the root key (secret.c): crypto_secretbox of
+ * (program id, secret) under the crypto_kdf subkey of one purpose, stored as
+ * nonce || MAC || ciphertext beside the root key's fingerprint.
+ */
+#define AFF_SEAL_HASH_KEY		2	/* subkey id: program hash keys */
+#define AFF_SEAL_SIGNING_KEY	3	/* subkey id: certificate signing keys */
+#define AFF_SECRET_MAX_BYTES	64	/* the longest secret sealed */
+#define AFF_SEALED_BYTES(len)	(24 + 16 + 8 + (len))
+
+/* pg_affiliate.root_key_file is set (whether or not the key was loaded) */
+extern bool AffRootKeyConfigured(void);
+/* 55000 unless the root key is loaded; what: what needs it (a sentence's subject) */
+extern void AffRequireRootKey(const char *what);
+/* the loaded root key's fingerprint as a bytea */
+extern bytea *AffRootKeyIdBytea(void);
+/* seal len bytes bound to program_id (wipes the guarded buffer) */
+extern bytea *AffSealSecret(uint64 subkey_id, const char *what, int64 program_id,
+							const unsigned char *secret, size_t len);
+/* open a sealed secret into the guarded buffer, returned */
+extern unsigned char *AffOpenSecret(uint64 subkey_id, const char *what, int64 program_id,
+									bytea *sealed, bytea *root_key_id, size_t len);
+/* the guarded buffer (AFF_SECRET_MAX_BYTES, sodium_malloc) and its wipe */
+extern unsigned char *AffSecretBuffer(void);
+extern void AffSecretWipe(void);
+
 /* ---------- the root key (rootkey.c) ---------- */
 
 /* bytes of a root key's fingerprint, stored with what it sealed */

@@ -24,6 +24,11 @@
  *
  * A key is opened (or copied) into sodium_malloc memory only while a hash
  * is computed, and wiped right after.
+ *
+ * The sealing itself is length-generic (AffSealSecret / AffOpenSecret): the
+ * signing keys of certificates (certificate.c) are sealed the same way, under
+ * their own subkey of the root key (one crypto_kdf subkey id per purpose), so
+ * a sealed key of one kind never opens as the other.
  */
 #include "postgres.h"
 
@@ -37,16 +42,19 @@
 #include "pg_affiliate.h"
 
 /* the crypto_kdf subkey id of the root key that seals program hash keys */
-#define SEAL_SUBKEY_ID 2
+#define SEAL_SUBKEY_ID AFF_SEAL_HASH_KEY
 
 #define HASH_KEY_BYTES crypto_generichash_KEYBYTES
-/* what is sealed: the program id (8 bytes, big-endian), then the key */
-#define SEALED_PLAIN_BYTES (8 + HASH_KEY_BYTES)
+/* what is sealed: the program id (8 bytes, big-endian), then the secret */
+#define SEALED_PLAIN_BYTES(len) (8 + (len))
 /* what is stored: nonce || MAC || ciphertext */
-#define SEALED_BYTES (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + SEALED_PLAIN_BYTES)
+#define SEALED_BYTES(len) AFF_SEALED_BYTES(len)
 
 StaticAssertDecl(HASH_KEY_BYTES == 32, "program hash keys are 32 bytes (program_secret checks it)");
-StaticAssertDecl(SEALED_BYTES == 80, "sealed keys are 80 bytes (program_secret checks it)");
+StaticAssertDecl(SEALED_BYTES(HASH_KEY_BYTES) == 80, "sealed keys are 80 bytes (program_secret checks it)");
+StaticAssertDecl(AFF_SEALED_BYTES(0) == crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 8,
+				 "AFF_SEALED_BYTES matches libsodium's sizes");
+StaticAssertDecl(HASH_KEY_BYTES <= AFF_SECRET_MAX_BYTES, "a hash key fits the guarded buffer");
 StaticAssertDecl(crypto_secretbox_KEYBYTES >= crypto_kdf_BYTES_MIN &&
 				 crypto_secretbox_KEYBYTES <= crypto_kdf_BYTES_MAX,
 				 "the sealing key is a crypto_kdf subkey");
@@ -58,8 +66,9 @@ PG_FUNCTION_INFO_V1(root_key_id);
 typedef struct SecretScratch
 {
 	unsigned char seal_key[crypto_secretbox_KEYBYTES];	/* subkey of the root key */
-	unsigned char plain[SEALED_PLAIN_BYTES];	/* program id || hash key */
-	unsigned char check[SEALED_PLAIN_BYTES];	/* seal_secrets: the round trip */
+	unsigned char plain[SEALED_PLAIN_BYTES(AFF_SECRET_MAX_BYTES)];	/* program id || secret */
+	unsigned char check[SEALED_PLAIN_BYTES(AFF_SECRET_MAX_BYTES)];	/* the round trip */
+	unsigned char secret[AFF_SECRET_MAX_BYTES]; /* AffSecretBuffer(): a caller's key */
 } SecretScratch;
 
 #define HashKeyOf(s) ((s)->plain + 8)
@@ -124,11 +133,13 @@ PutProgramId(unsigned char *p, int64 program_id)
 	}
 }
 
-static bool
-RootKeyConfigured(void)
+bool
+AffRootKeyConfigured(void)
 {
 	return affiliate_root_key_file != NULL && affiliate_root_key_file[0] != '\0';
 }
+
+#define RootKeyConfigured() AffRootKeyConfigured()
 
 /* 55000 unless a root key is loaded; what: what needed it */
 static void
@@ -152,45 +163,68 @@ RequireRootKey(SecretScratch *s, const char *what)
 					 "and restart the server.")));
 }
 
+void
+AffRequireRootKey(const char *what)
+{
+	RequireRootKey(Scratch(), what);
+}
+
+/* the loaded root key's fingerprint as a bytea (palloc'd); call after AffRequireRootKey */
+bytea *
+AffRootKeyIdBytea(void)
+{
+	bytea	   *id = palloc(VARHDRSZ + AFF_ROOT_KEY_ID_BYTES);
+
+	if (!AffRootKeyLoaded())
+		elog(ERROR, "pg_affiliate: no root key is loaded");
+	SET_VARSIZE(id, VARHDRSZ + AFF_ROOT_KEY_ID_BYTES);
+	memcpy(VARDATA(id), AffRootKeyId(), AFF_ROOT_KEY_ID_BYTES);
+	return id;
+}
+
 /*
- * Seal s->plain (the hash key of program_id) under the loaded root key:
- * returns nonce || secretbox as a palloc'd bytea.  Wipes the sealing key;
- * s->plain stays.
+ * Seal s->plain (program id || the len-byte secret at s->plain + 8) under
+ * subkey subkey_id of the loaded root key: returns nonce || secretbox as a
+ * palloc'd bytea.  Wipes the sealing key; s->plain stays.
  */
 static bytea *
-Seal(SecretScratch *s, int64 program_id)
+Seal(SecretScratch *s, uint64 subkey_id, int64 program_id, size_t len)
 {
-	bytea	   *out = palloc(VARHDRSZ + SEALED_BYTES);
+	bytea	   *out = palloc(VARHDRSZ + SEALED_BYTES(len));
 	unsigned char *nonce = (unsigned char *) VARDATA(out);
 
-	SET_VARSIZE(out, VARHDRSZ + SEALED_BYTES);
+	Assert(len <= AFF_SECRET_MAX_BYTES);
+	SET_VARSIZE(out, VARHDRSZ + SEALED_BYTES(len));
 	PutProgramId(s->plain, program_id);
 	randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
-	AffRootKeyDerive(SEAL_SUBKEY_ID, s->seal_key, sizeof(s->seal_key));
-	crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES, s->plain, SEALED_PLAIN_BYTES,
+	AffRootKeyDerive(subkey_id, s->seal_key, sizeof(s->seal_key));
+	crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES, s->plain, SEALED_PLAIN_BYTES(len),
 						  nonce, s->seal_key);
 	sodium_memzero(s->seal_key, sizeof(s->seal_key));
 	return out;
 }
 
 /*
- * Open the sealed key of program_id into dst (SEALED_PLAIN_BYTES, guarded).
- * key_id is the fingerprint stored with it.  Every refusal wipes s first.
+ * Open the sealed secret (len bytes; what names it: "hash key", "signing
+ * key") of program_id into dst (SEALED_PLAIN_BYTES(len), guarded).  key_id
+ * is the fingerprint stored with it.  Every refusal wipes s first.
  */
 static void
-Open(SecretScratch *s, unsigned char *dst, int64 program_id, bytea *sealed, bytea *key_id)
+Open(SecretScratch *s, uint64 subkey_id, const char *what, unsigned char *dst, int64 program_id,
+	 bytea *sealed, bytea *key_id, size_t len)
 {
 	const unsigned char *loaded;
 	unsigned char expect[8];
 	const unsigned char *nonce;
 	int			rc;
 
-	if (VARSIZE_ANY_EXHDR(sealed) != SEALED_BYTES || VARSIZE_ANY_EXHDR(key_id) != AFF_ROOT_KEY_ID_BYTES)
+	Assert(len <= AFF_SECRET_MAX_BYTES);
+	if (VARSIZE_ANY_EXHDR(sealed) != SEALED_BYTES(len) || VARSIZE_ANY_EXHDR(key_id) != AFF_ROOT_KEY_ID_BYTES)
 	{
 		Wipe(s);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("malformed sealed hash key of program " INT64_FORMAT, program_id)));
+				 errmsg("malformed sealed %s of program " INT64_FORMAT, what, program_id)));
 	}
 	if (!AffRootKeyLoaded())
 	{
@@ -199,8 +233,8 @@ Open(SecretScratch *s, unsigned char *dst, int64 program_id, bytea *sealed, byte
 		Wipe(s);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the hash key of program " INT64_FORMAT " is sealed, but no root key is loaded",
-						program_id),
+				 errmsg("the %s of program " INT64_FORMAT " is sealed, but no root key is loaded",
+						what, program_id),
 				 errdetail("%s", RootKeyConfigured()
 						   ? "pg_affiliate.root_key_file is set, but pg_affiliate was not in shared_preload_libraries at server start."
 						   : "pg_affiliate.root_key_file is not set."),
@@ -216,17 +250,17 @@ Open(SecretScratch *s, unsigned char *dst, int64 program_id, bytea *sealed, byte
 		Wipe(s);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the hash key of program " INT64_FORMAT " was sealed with another root key",
-						program_id),
+				 errmsg("the %s of program " INT64_FORMAT " was sealed with another root key",
+						what, program_id),
 				 errdetail("It was sealed with root key %s; the server loaded root key %s.", want, have),
 				 errhint("Point pg_affiliate.root_key_file at the key file with id %s and restart the server.",
 						 want)));
 	}
 
 	nonce = (const unsigned char *) VARDATA_ANY(sealed);
-	AffRootKeyDerive(SEAL_SUBKEY_ID, s->seal_key, sizeof(s->seal_key));
+	AffRootKeyDerive(subkey_id, s->seal_key, sizeof(s->seal_key));
 	rc = crypto_secretbox_open_easy(dst, nonce + crypto_secretbox_NONCEBYTES,
-									SEALED_BYTES - crypto_secretbox_NONCEBYTES, nonce, s->seal_key);
+									SEALED_BYTES(len) - crypto_secretbox_NONCEBYTES, nonce, s->seal_key);
 	sodium_memzero(s->seal_key, sizeof(s->seal_key));
 	PutProgramId(expect, program_id);
 	if (rc != 0 || sodium_memcmp(dst, expect, 8) != 0)
@@ -234,11 +268,79 @@ Open(SecretScratch *s, unsigned char *dst, int64 program_id, bytea *sealed, byte
 		Wipe(s);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the sealed hash key of program " INT64_FORMAT " does not open", program_id),
+				 errmsg("the sealed %s of program " INT64_FORMAT " does not open", what, program_id),
 				 errdetail("%s", rc != 0
 						   ? "It fails authentication under the root key it names: the stored value was altered."
 						   : "It is the sealed key of another program.")));
 	}
+}
+
+/*
+ * Seal len bytes (at most AFF_SECRET_MAX_BYTES) of secret, bound to
+ * program_id, under subkey subkey_id of the loaded root key (55000 without
+ * one; what names the secret).  The result is opened again and compared
+ * before it is returned.  Returns nonce || secretbox (AFF_SEALED_BYTES(len)),
+ * palloc'd.  Wipes the guarded scratch, AffSecretBuffer() included.
+ */
+bytea *
+AffSealSecret(uint64 subkey_id, const char *what, int64 program_id,
+			  const unsigned char *secret, size_t len)
+{
+	SecretScratch *s = Scratch();
+	bytea	   *sealed;
+	bytea	   *key_id;
+
+	if (len > AFF_SECRET_MAX_BYTES)
+		elog(ERROR, "pg_affiliate: a secret of %zu bytes cannot be sealed", len);
+	RequireRootKey(s, what);
+	key_id = AffRootKeyIdBytea();
+	memmove(s->plain + 8, secret, len);
+	sealed = Seal(s, subkey_id, program_id, len);
+	Open(s, subkey_id, what, s->check, program_id, sealed, key_id, len);
+	if (sodium_memcmp(s->check, s->plain, SEALED_PLAIN_BYTES(len)) != 0)
+	{
+		Wipe(s);
+		elog(ERROR, "pg_affiliate: the sealed %s of program " INT64_FORMAT " does not open to itself",
+			 what, program_id);
+	}
+	Wipe(s);
+	return sealed;
+}
+
+/*
+ * Open a secret sealed by AffSealSecret (len bytes; root_key_id: the
+ * fingerprint stored with it) into the guarded buffer AffSecretBuffer()
+ * and return it.  The caller wipes it (AffSecretWipe) as soon as it is done;
+ * an abort wipes it too.  Refusals: 55000 (no root key, another root key),
+ * XX001 (malformed, altered, another program's).
+ */
+unsigned char *
+AffOpenSecret(uint64 subkey_id, const char *what, int64 program_id,
+			  bytea *sealed, bytea *root_key_id, size_t len)
+{
+	SecretScratch *s = Scratch();
+
+	if (len > AFF_SECRET_MAX_BYTES)
+		elog(ERROR, "pg_affiliate: a secret of %zu bytes cannot be opened", len);
+	Open(s, subkey_id, what, s->plain, program_id, sealed, root_key_id, len);
+	memcpy(s->secret, s->plain + 8, len);
+	sodium_memzero(s->plain, sizeof(s->plain));
+	return s->secret;
+}
+
+/* the guarded buffer (AFF_SECRET_MAX_BYTES of sodium_malloc memory) */
+unsigned char *
+AffSecretBuffer(void)
+{
+	return Scratch()->secret;
+}
+
+/* wipe every secret this backend holds in guarded memory */
+void
+AffSecretWipe(void)
+{
+	if (scratch != NULL)
+		Wipe(scratch);
 }
 
 /*
@@ -269,7 +371,7 @@ CreateKey(int64 program_id, bool can_seal)
 							   "gets the columns for them in version 0.4.0."),
 					 errhint("Run ALTER EXTENSION pg_affiliate UPDATE.")));
 		randombytes_buf(HashKeyOf(s), HASH_KEY_BYTES);
-		sealed = Seal(s, program_id);
+		sealed = Seal(s, SEAL_SUBKEY_ID, program_id, HASH_KEY_BYTES);
 		Wipe(s);
 		SET_VARSIZE(id, VARHDRSZ + AFF_ROOT_KEY_ID_BYTES);
 		memcpy(VARDATA(id), AffRootKeyId(), AFF_ROOT_KEY_ID_BYTES);
@@ -368,7 +470,8 @@ AffKeyedHash(int64 program_id, const char *domain, const char *value)
 		sodium_memzero(VARDATA_ANY(k), HASH_KEY_BYTES);
 	}
 	else if (!sealed_null && !id_null)
-		Open(s, s->plain, program_id, DatumGetByteaPP(sealed), DatumGetByteaPP(id));
+		Open(s, SEAL_SUBKEY_ID, "hash key", s->plain, program_id, DatumGetByteaPP(sealed),
+			 DatumGetByteaPP(id), HASH_KEY_BYTES);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -441,9 +544,9 @@ seal_secrets(PG_FUNCTION_ARGS)
 		memcpy(HashKeyOf(s), VARDATA_ANY(k), HASH_KEY_BYTES);
 		sodium_memzero(VARDATA_ANY(k), HASH_KEY_BYTES);
 
-		sealed = Seal(s, ids[i]);
-		Open(s, s->check, ids[i], sealed, key_id);
-		if (sodium_memcmp(s->check, s->plain, SEALED_PLAIN_BYTES) != 0)
+		sealed = Seal(s, SEAL_SUBKEY_ID, ids[i], HASH_KEY_BYTES);
+		Open(s, SEAL_SUBKEY_ID, "hash key", s->check, ids[i], sealed, key_id, HASH_KEY_BYTES);
+		if (sodium_memcmp(s->check, s->plain, SEALED_PLAIN_BYTES(HASH_KEY_BYTES)) != 0)
 		{
 			Wipe(s);
 			elog(ERROR, "pg_affiliate: the sealed hash key of program " INT64_FORMAT " does not open to itself",
