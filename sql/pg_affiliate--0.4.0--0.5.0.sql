@@ -14,3 +14,432 @@
 -- ---------------------------------------------------------------------------
 -- Signing keys and certificates (src/certificate.c)
 -- ---------------------------------------------------------------------------
+-- Ed25519 key pairs that sign the program's certificates: one active key
+-- (retired_at NULL) per program, retired keys kept so that what they signed
+-- still verifies.  The secret key is readable by the extension's owner only
+-- (not granted to any role; row-level security without a policy): in clear
+-- (secret_key) without a root key; sealed under the root key
+-- (pg_affiliate.root_key_file) with it: nonce || crypto_secretbox of
+-- (program id, secret key) under the root key's signing-key subkey, and the
+-- fingerprint of the root key (src/secret.c, src/certificate.c).
+CREATE TABLE affiliate.signing_key (
+    program_id  bigint NOT NULL REFERENCES affiliate.program (id),
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    public_key  bytea NOT NULL CHECK (length(public_key) = 32),
+    secret_key  bytea CHECK (length(secret_key) = 64),
+    sealed_key  bytea CHECK (length(sealed_key) = 112),
+    root_key_id bytea CHECK (length(root_key_id) = 8),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    retired_at  timestamptz,
+    PRIMARY KEY (program_id, id),
+    CONSTRAINT signing_key_clear_or_sealed CHECK ((secret_key IS NULL) <> (sealed_key IS NULL)),
+    CONSTRAINT signing_key_sealed_names_root_key CHECK ((sealed_key IS NULL) = (root_key_id IS NULL)),
+    CONSTRAINT signing_key_retired_after_created CHECK (retired_at IS NULL OR retired_at >= created_at)
+);
+-- one active key per program
+CREATE UNIQUE INDEX signing_key_active ON affiliate.signing_key (program_id) WHERE retired_at IS NULL;
+COMMENT ON TABLE affiliate.signing_key IS 'Ed25519 keys that sign certificates; one active per program; no role may read it.';
+COMMENT ON COLUMN affiliate.signing_key.secret_key IS 'The 64-byte secret key in clear (no root key configured when it was made), or NULL when sealed.';
+COMMENT ON COLUMN affiliate.signing_key.sealed_key IS 'The secret key sealed under the root key: 24-byte nonce || crypto_secretbox of (program id, secret key).';
+COMMENT ON COLUMN affiliate.signing_key.root_key_id IS 'Fingerprint of the root key that sealed sealed_key.';
+
+-- A certificate: the facts as certified (member_external_id and course_title
+-- are copied at issue), the key that signed them and the Ed25519 signature
+-- over their canonical text v1 (src/certificate.c, docs/certificates.md).
+-- At most one per member and course.  No foreign key to member or course:
+-- the facts are what was certified, and verify() checks every signature.
+CREATE TABLE affiliate.certificate (
+    program_id         bigint NOT NULL,
+    id                 bigint GENERATED ALWAYS AS IDENTITY,
+    number             text NOT NULL CHECK (length(number) BETWEEN 1 AND 20),
+    member_id          bigint NOT NULL,
+    course_id          bigint NOT NULL,
+    member_external_id text NOT NULL,
+    course_title       text NOT NULL,
+    issued_at          timestamptz NOT NULL,
+    key_id             bigint NOT NULL,
+    signature          bytea NOT NULL CHECK (length(signature) = 64),
+    revoked_at         timestamptz,
+    revoke_reason      text CHECK (length(revoke_reason) BETWEEN 1 AND 2000),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, number),
+    UNIQUE (program_id, member_id, course_id),
+    FOREIGN KEY (program_id, key_id) REFERENCES affiliate.signing_key (program_id, id),
+    CONSTRAINT certificate_revoked_with_reason CHECK ((revoked_at IS NULL) = (revoke_reason IS NULL))
+);
+COMMENT ON TABLE affiliate.certificate IS 'Course certificates, signed with the program''s Ed25519 key; verify with verify_certificate().';
+
+-- a new program gets its signing key (not for rows a restore loads with COPY)
+CREATE FUNCTION affiliate.program_signing_key() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'program_signing_key';
+CREATE TRIGGER program_signing_key
+    AFTER INSERT ON affiliate.program
+    FOR EACH ROW EXECUTE FUNCTION affiliate.program_signing_key();
+
+CREATE FUNCTION affiliate.rotate_signing_key(program_id bigint) RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'rotate_signing_key';
+COMMENT ON FUNCTION affiliate.rotate_signing_key(bigint) IS
+    'Retire the program''s signing key and make a new one (sealed with a root key); old certificates still verify; audited; returns the new key id.';
+
+CREATE FUNCTION affiliate.certificate_public_key(program_id bigint)
+    RETURNS TABLE (key_id bigint, algorithm text, public_key bytea, public_key_base64 text,
+                   created_at timestamptz, retired_at timestamptz)
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'certificate_public_key';
+COMMENT ON FUNCTION affiliate.certificate_public_key(bigint) IS
+    'The program''s Ed25519 public keys (every key, oldest first; retired ones too), for verifying certificates offline.';
+
+CREATE FUNCTION affiliate.verify_certificate(program_id bigint, number text)
+    RETURNS TABLE (valid boolean, status text, number text, member_external_id text, course_title text,
+                   issued_at timestamptz, key_id bigint, revoked_at timestamptz, revoke_reason text)
+    LANGUAGE c STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'verify_certificate';
+COMMENT ON FUNCTION affiliate.verify_certificate(bigint, text) IS
+    'Check a certificate''s signature against the stored facts: valid, revoked, invalid (altered; no facts shown) or not_found.';
+
+CREATE FUNCTION affiliate.certificate_text(program_id bigint, number text) RETURNS text
+    LANGUAGE c STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'certificate_text';
+COMMENT ON FUNCTION affiliate.certificate_text(bigint, text) IS
+    'The canonical text v1 of a certificate (what its signature covers), for verification without the database.';
+
+CREATE FUNCTION affiliate.revoke_certificate(program_id bigint, number text, reason text)
+    RETURNS timestamptz
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'revoke_certificate';
+COMMENT ON FUNCTION affiliate.revoke_certificate(bigint, text, text) IS
+    'Revoke a certificate (reason 1-2000 bytes); audited; 55000 when already revoked; returns when.';
+
+-- verify() gains certificate_signature_valid (the whole function, as in
+-- pg_affiliate--0.5.0.sql)
+CREATE OR REPLACE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
+    RETURNS TABLE (invariant text, detail text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- every posting's account exists in the posting's program
+    SELECT 'posting_account_exists',
+           format('posting %s of journal %s (program %s) names account %s, which is not in the program',
+                  p.id, p.journal_id, p.program_id, p.account_id)
+      FROM affiliate.posting p
+     WHERE ($1 IS NULL OR p.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.account a
+                        WHERE a.program_id = p.program_id AND a.id = p.account_id)
+    UNION ALL
+    -- every posting's journal exists in the posting's program
+    SELECT 'posting_journal_exists',
+           format('posting %s (program %s) names journal %s, which is not in the program',
+                  p.id, p.program_id, p.journal_id)
+      FROM affiliate.posting p
+     WHERE ($1 IS NULL OR p.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
+                        WHERE j.program_id = p.program_id AND j.id = p.journal_id)
+    UNION ALL
+    -- every member, account and audit row belongs to an existing program
+    SELECT r.invariant, format('%s %s names program %s, which does not exist', r.what, r.id, r.program_id)
+      FROM (SELECT 'member_program_exists' AS invariant, 'member' AS what, x.id, x.program_id
+              FROM affiliate.member x
+            UNION ALL
+            SELECT 'account_program_exists', 'account', x.id, x.program_id FROM affiliate.account x
+            UNION ALL
+            SELECT 'audit_program_exists', 'audit row', x.id, x.program_id FROM affiliate.audit_log x) r
+     WHERE ($1 IS NULL OR r.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = r.program_id)
+    UNION ALL
+    -- every member account belongs to a member of its program
+    SELECT 'account_member_exists',
+           format('account %s (program %s) names member %s, who is not in the program',
+                  a.id, a.program_id, a.member_id)
+      FROM affiliate.account a
+     WHERE ($1 IS NULL OR a.program_id = $1) AND a.member_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = a.program_id AND m.id = a.member_id)
+    UNION ALL
+    -- every journal sums to zero per asset
+    SELECT 'journal_balanced',
+           format('journal %s (program %s): asset %s sums to %s', p.journal_id, p.program_id, a.asset, sum(p.amount))
+      FROM affiliate.posting p
+      JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+     WHERE ($1 IS NULL OR p.program_id = $1)
+     GROUP BY p.program_id, p.journal_id, a.asset
+    HAVING sum(p.amount) <> 0
+    UNION ALL
+    -- every journal has at least two postings
+    SELECT 'journal_has_postings',
+           format('journal %s (program %s) has %s posting(s)', j.id, j.program_id,
+                  (SELECT count(*) FROM affiliate.posting p WHERE p.program_id = j.program_id AND p.journal_id = j.id))
+      FROM affiliate.journal j
+     WHERE ($1 IS NULL OR j.program_id = $1)
+       AND (SELECT count(*) FROM affiliate.posting p WHERE p.program_id = j.program_id AND p.journal_id = j.id) < 2
+    UNION ALL
+    -- every unfolded delta mirrors its posting
+    SELECT 'delta_matches_posting',
+           format('delta of posting %s (program %s) does not match the posting', d.posting_id, d.program_id)
+      FROM affiliate.balance_delta d
+      LEFT JOIN affiliate.posting p ON p.program_id = d.program_id AND p.id = d.posting_id
+     WHERE ($1 IS NULL OR d.program_id = $1)
+       AND (p.id IS NULL OR p.account_id <> d.account_id OR p.amount <> d.amount
+            OR p.posted_at <> d.posted_at)
+    UNION ALL
+    -- each stored balance (plus unfolded deltas) equals the sum of its postings
+    SELECT 'balance_matches_postings',
+           format('account %s (program %s): stored %s + unfolded %s, postings sum to %s',
+                  a.id, a.program_id, a.balance, coalesce(d.s, 0), coalesce(p.s, 0))
+      FROM affiliate.account a
+      LEFT JOIN (SELECT x.program_id, x.account_id, sum(x.amount) AS s FROM affiliate.posting x
+                  WHERE $1 IS NULL OR x.program_id = $1 GROUP BY 1, 2) p
+             ON p.program_id = a.program_id AND p.account_id = a.id
+      LEFT JOIN (SELECT x.program_id, x.account_id, sum(x.amount) AS s FROM affiliate.balance_delta x
+                  WHERE $1 IS NULL OR x.program_id = $1 GROUP BY 1, 2) d
+             ON d.program_id = a.program_id AND d.account_id = a.id
+     WHERE ($1 IS NULL OR a.program_id = $1)
+       AND a.balance + coalesce(d.s, 0) <> coalesce(p.s, 0)
+    UNION ALL
+    -- no forbidden negative balance
+    SELECT 'no_forbidden_negative',
+           format('account %s (program %s, %s) does not allow a negative balance and holds %s',
+                  b.account_id, b.program_id, b.kind, b.balance)
+      FROM affiliate.account_balances b
+     WHERE ($1 IS NULL OR b.program_id = $1)
+       AND NOT b.allow_negative AND b.balance < 0
+    UNION ALL
+    -- every checkpoint equals the sum of the postings up to its time
+    SELECT 'checkpoint_matches_postings',
+           format('checkpoint of account %s (program %s) at %s holds %s, postings up to then sum to %s',
+                  c.account_id, c.program_id, c.at, c.balance,
+                  (SELECT coalesce(sum(p.amount), 0) FROM affiliate.posting p
+                    WHERE p.program_id = c.program_id AND p.account_id = c.account_id AND p.posted_at <= c.at)
+                  - (SELECT coalesce(sum(d.amount), 0) FROM affiliate.balance_delta d
+                      WHERE d.program_id = c.program_id AND d.account_id = c.account_id AND d.posted_at <= c.at))
+      FROM affiliate.balance_checkpoint c
+     WHERE ($1 IS NULL OR c.program_id = $1)
+       AND c.balance <> (SELECT coalesce(sum(p.amount), 0) FROM affiliate.posting p
+                          WHERE p.program_id = c.program_id AND p.account_id = c.account_id AND p.posted_at <= c.at)
+                      - (SELECT coalesce(sum(d.amount), 0) FROM affiliate.balance_delta d
+                          WHERE d.program_id = c.program_id AND d.account_id = c.account_id AND d.posted_at <= c.at)
+    UNION ALL
+    -- pending commissions equal the members' pending balances
+    SELECT 'commission_pending_matches_ledger',
+           format('member %s (program %s): pending balance %s, pending commissions %s',
+                  coalesce(a.member_id, c.beneficiary_id), coalesce(a.program_id, c.program_id),
+                  coalesce(a.balance, 0), coalesce(c.s, 0))
+      FROM (SELECT b.program_id, b.member_id, b.balance
+              FROM affiliate.account_balances b JOIN affiliate.program g ON g.id = b.program_id
+             WHERE b.kind = 'pending' AND b.member_id IS NOT NULL AND b.asset = g.currency
+               AND ($1 IS NULL OR b.program_id = $1)) a
+      FULL JOIN (SELECT x.program_id, x.beneficiary_id, sum(x.amount - x.reversed) AS s
+                   FROM affiliate.commission x
+                  WHERE x.status = 'pending' AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) c
+             ON c.program_id = a.program_id AND c.beneficiary_id = a.member_id
+     WHERE coalesce(a.balance, 0) <> coalesce(c.s, 0)
+    UNION ALL
+    -- released commissions (less what was clawed back) equal what the release
+    -- and refund journals moved on the members' available and owed accounts
+    SELECT 'commission_released_matches_ledger',
+           format('member %s (program %s): released commissions net %s, release/refund postings %s',
+                  coalesce(l.member_id, c.beneficiary_id), coalesce(l.program_id, c.program_id),
+                  coalesce(c.s, 0), coalesce(l.s, 0))
+      FROM (SELECT p.program_id, a.member_id, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind IN ('release', 'refund') AND a.kind IN ('available', 'owed')
+               AND a.member_id IS NOT NULL AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1, 2) l
+      FULL JOIN (SELECT x.program_id, x.beneficiary_id,
+                        sum(x.amount - x.reversed + x.written_off) AS s
+                   FROM affiliate.commission x
+                  WHERE x.released IS NOT NULL AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) c
+             ON c.program_id = l.program_id AND c.beneficiary_id = l.member_id
+     WHERE coalesce(l.s, 0) <> coalesce(c.s, 0)
+    UNION ALL
+    -- what conversions and refunds moved on commission_expense agrees with the
+    -- commissions: amounts paid, less reversals, plus write-offs
+    SELECT 'commission_expense_matches',
+           format('program %s: conversion/refund postings on commission_expense %s, commissions net %s',
+                  coalesce(l.program_id, c.program_id), coalesce(l.s, 0), -coalesce(c.s, 0))
+      FROM (SELECT p.program_id, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind IN ('conversion', 'refund') AND a.kind = 'commission_expense'
+               AND a.member_id IS NULL AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1) l
+      FULL JOIN (SELECT x.program_id, sum(x.amount - x.reversed + x.written_off) AS s
+                   FROM affiliate.commission x
+                  WHERE $1 IS NULL OR x.program_id = $1
+                  GROUP BY 1) c
+             ON c.program_id = l.program_id
+     WHERE coalesce(l.s, 0) <> -coalesce(c.s, 0)
+    UNION ALL
+    -- every commission's beneficiary is a member of the program
+    SELECT 'commission_beneficiary_exists',
+           format('commission %s (program %s) names member %s, who is not in the program',
+                  x.id, x.program_id, x.beneficiary_id)
+      FROM affiliate.commission x
+     WHERE ($1 IS NULL OR x.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = x.program_id AND m.id = x.beneficiary_id)
+    UNION ALL
+    -- every commission's conversion is in the program
+    SELECT 'commission_conversion_exists',
+           format('commission %s (program %s) names conversion %s, which is not in the program',
+                  x.id, x.program_id, x.conversion_id)
+      FROM affiliate.commission x
+     WHERE ($1 IS NULL OR x.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.conversion v
+                        WHERE v.program_id = x.program_id AND v.id = x.conversion_id)
+    UNION ALL
+    -- every conversion's buyer is a member of the program
+    SELECT 'conversion_buyer_exists',
+           format('conversion %s (program %s) names buyer %s, who is not in the program',
+                  v.id, v.program_id, v.buyer_id)
+      FROM affiliate.conversion v
+     WHERE ($1 IS NULL OR v.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = v.program_id AND m.id = v.buyer_id)
+    UNION ALL
+    -- the commissions of a conversion never exceed its amount
+    SELECT 'commissions_within_amount',
+           format('conversion %s (program %s): commissions %s exceed the amount %s',
+                  v.id, v.program_id, sum(x.amount), v.amount)
+      FROM affiliate.conversion v
+      JOIN affiliate.commission x ON x.program_id = v.program_id AND x.conversion_id = v.id
+     WHERE ($1 IS NULL OR v.program_id = $1)
+     GROUP BY v.program_id, v.id, v.amount
+    HAVING sum(x.amount) > v.amount
+    UNION ALL
+    -- a conversion's refunded amount is the sum of its refunds
+    SELECT 'conversion_refunds_match',
+           format('conversion %s (program %s): refunded %s, refunds sum to %s',
+                  v.id, v.program_id, v.refunded,
+                  (SELECT coalesce(sum(r.amount), 0) FROM affiliate.refund r
+                    WHERE r.program_id = v.program_id AND r.conversion_id = v.id))
+      FROM affiliate.conversion v
+     WHERE ($1 IS NULL OR v.program_id = $1)
+       AND v.refunded <> (SELECT coalesce(sum(r.amount), 0) FROM affiliate.refund r
+                           WHERE r.program_id = v.program_id AND r.conversion_id = v.id)
+    UNION ALL
+    -- every click names a member of the program
+    SELECT 'click_member_exists',
+           format('click %s (program %s) names member %s, who is not in the program',
+                  k.id, k.program_id, k.member_id)
+      FROM affiliate.click k
+     WHERE ($1 IS NULL OR k.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = k.program_id AND m.id = k.member_id)
+    UNION ALL
+    -- every member's upline is its sponsor followed by the sponsor's upline
+    SELECT 'upline_matches_sponsor',
+           format('member %s (program %s): upline %s, sponsor %s with upline %s',
+                  m.id, m.program_id, m.upline, m.sponsor_id, s.upline)
+      FROM affiliate.member m
+      LEFT JOIN affiliate.member s ON s.program_id = m.program_id AND s.id = m.sponsor_id
+     WHERE ($1 IS NULL OR m.program_id = $1)
+       AND m.upline IS DISTINCT FROM
+           CASE WHEN m.sponsor_id IS NULL THEN '{}'::bigint[] ELSE array_prepend(s.id, s.upline) END
+    UNION ALL
+    -- withdrawals in flight equal the members' withdrawing (requested) and
+    -- payable (approved) balances
+    SELECT 'withdrawals_match_withdrawing',
+           format('member %s (program %s, %s): %s balance %s, %s withdrawals %s',
+                  coalesce(a.member_id, w.member_id), coalesce(a.program_id, w.program_id),
+                  coalesce(a.asset, w.asset), coalesce(a.kind, w.kind), coalesce(a.balance, 0),
+                  coalesce(w.status, CASE a.kind WHEN 'withdrawing' THEN 'requested' ELSE 'approved' END),
+                  coalesce(w.s, 0))
+      FROM (SELECT b.program_id, b.member_id, b.asset, b.kind, b.balance
+              FROM affiliate.account_balances b
+             WHERE b.kind IN ('withdrawing', 'payable') AND b.member_id IS NOT NULL
+               AND ($1 IS NULL OR b.program_id = $1)) a
+      FULL JOIN (SELECT x.program_id, x.member_id, x.asset, x.status,
+                        CASE x.status WHEN 'requested' THEN 'withdrawing' ELSE 'payable' END AS kind,
+                        sum(x.amount) AS s
+                   FROM affiliate.withdrawal x
+                  WHERE x.status IN ('requested', 'approved') AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2, 3, 4) w
+             ON w.program_id = a.program_id AND w.member_id = a.member_id
+            AND w.asset = a.asset AND w.kind = a.kind
+     WHERE coalesce(a.balance, 0) <> coalesce(w.s, 0)
+    UNION ALL
+    -- paid withdrawals equal what the withdrawal_paid journals moved to payouts
+    SELECT 'withdrawals_paid_match_payouts',
+           format('program %s (%s): paid withdrawals %s, withdrawal_paid postings on payouts %s',
+                  coalesce(l.program_id, w.program_id), coalesce(l.asset, w.asset),
+                  coalesce(w.s, 0), coalesce(l.s, 0))
+      FROM (SELECT p.program_id, a.asset, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind = 'withdrawal_paid' AND a.kind = 'payouts' AND a.member_id IS NULL
+               AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1, 2) l
+      FULL JOIN (SELECT x.program_id, x.asset, sum(x.amount) AS s
+                   FROM affiliate.withdrawal x
+                  WHERE x.status = 'paid' AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) w
+             ON w.program_id = l.program_id AND w.asset = l.asset
+     WHERE coalesce(l.s, 0) <> coalesce(w.s, 0)
+    UNION ALL
+    -- every asset of a program sums to zero over all its accounts
+    SELECT 'asset_sums_to_zero',
+           format('program %s: asset %s sums to %s over all accounts', b.program_id, b.asset, sum(b.balance))
+      FROM affiliate.account_balances b
+     WHERE ($1 IS NULL OR b.program_id = $1)
+     GROUP BY b.program_id, b.asset
+    HAVING sum(b.balance) <> 0
+    UNION ALL
+    -- every certificate's signature checks against the stored facts and the
+    -- key it names (revoked certificates too)
+    SELECT 'certificate_signature_valid',
+           format('certificate %s (program %s, member %s, course %s): %s',
+                  c.number, c.program_id, c.member_id, c.course_id,
+                  CASE v.status WHEN 'not_found' THEN 'its number is not a certificate number'
+                                ELSE 'the signature does not match the stored facts' END)
+      FROM affiliate.certificate c
+     CROSS JOIN LATERAL affiliate.verify_certificate(c.program_id, c.number) v
+     WHERE ($1 IS NULL OR c.program_id = $1)
+       AND v.status NOT IN ('valid', 'revoked')
+$$;
+COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
+
+-- row-level security: the signing keys have no policy (nobody but the owner)
+ALTER TABLE affiliate.signing_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.certificate ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.certificate FOR SELECT TO affiliate_operator USING (true);
+
+-- backups
+SELECT pg_catalog.pg_extension_config_dump('affiliate.signing_key', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.certificate', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.signing_key_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.certificate_id_seq', '');
+
+-- privileges
+REVOKE ALL ON affiliate.signing_key, affiliate.certificate FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.signing_key_id_seq, affiliate.certificate_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.program_signing_key(),
+    affiliate.rotate_signing_key(bigint),
+    affiliate.certificate_public_key(bigint),
+    affiliate.verify_certificate(bigint, text),
+    affiliate.certificate_text(bigint, text),
+    affiliate.revoke_certificate(bigint, text, text)
+FROM PUBLIC;
+GRANT SELECT ON affiliate.certificate TO affiliate_operator;
+GRANT EXECUTE ON FUNCTION
+    affiliate.rotate_signing_key(bigint),
+    affiliate.revoke_certificate(bigint, text, text)
+TO affiliate_operator;
+GRANT EXECUTE ON FUNCTION
+    affiliate.verify_certificate(bigint, text),
+    affiliate.certificate_text(bigint, text),
+    affiliate.certificate_public_key(bigint)
+TO affiliate_operator, affiliate_admin, affiliate_member, affiliate_anon;

@@ -1116,6 +1116,108 @@ CREATE TRIGGER plan_settings_truncated
 -- Signing keys and certificates (src/certificate.c, docs/certificates.md,
 -- docs/keys.md).
 -- ---------------------------------------------------------------------------
+-- Ed25519 key pairs that sign the program's certificates: one active key
+-- (retired_at NULL) per program, retired keys kept so that what they signed
+-- still verifies.  The secret key is readable by the extension's owner only
+-- (not granted to any role; row-level security without a policy): in clear
+-- (secret_key) without a root key; sealed under the root key
+-- (pg_affiliate.root_key_file) with it: nonce || crypto_secretbox of
+-- (program id, secret key) under the root key's signing-key subkey, and the
+-- fingerprint of the root key (src/secret.c, src/certificate.c).
+CREATE TABLE affiliate.signing_key (
+    program_id  bigint NOT NULL REFERENCES affiliate.program (id),
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    public_key  bytea NOT NULL CHECK (length(public_key) = 32),
+    secret_key  bytea CHECK (length(secret_key) = 64),
+    sealed_key  bytea CHECK (length(sealed_key) = 112),
+    root_key_id bytea CHECK (length(root_key_id) = 8),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    retired_at  timestamptz,
+    PRIMARY KEY (program_id, id),
+    CONSTRAINT signing_key_clear_or_sealed CHECK ((secret_key IS NULL) <> (sealed_key IS NULL)),
+    CONSTRAINT signing_key_sealed_names_root_key CHECK ((sealed_key IS NULL) = (root_key_id IS NULL)),
+    CONSTRAINT signing_key_retired_after_created CHECK (retired_at IS NULL OR retired_at >= created_at)
+);
+-- one active key per program
+CREATE UNIQUE INDEX signing_key_active ON affiliate.signing_key (program_id) WHERE retired_at IS NULL;
+COMMENT ON TABLE affiliate.signing_key IS 'Ed25519 keys that sign certificates; one active per program; no role may read it.';
+COMMENT ON COLUMN affiliate.signing_key.secret_key IS 'The 64-byte secret key in clear (no root key configured when it was made), or NULL when sealed.';
+COMMENT ON COLUMN affiliate.signing_key.sealed_key IS 'The secret key sealed under the root key: 24-byte nonce || crypto_secretbox of (program id, secret key).';
+COMMENT ON COLUMN affiliate.signing_key.root_key_id IS 'Fingerprint of the root key that sealed sealed_key.';
+
+-- A certificate: the facts as certified (member_external_id and course_title
+-- are copied at issue), the key that signed them and the Ed25519 signature
+-- over their canonical text v1 (src/certificate.c, docs/certificates.md).
+-- At most one per member and course.  No foreign key to member or course:
+-- the facts are what was certified, and verify() checks every signature.
+CREATE TABLE affiliate.certificate (
+    program_id         bigint NOT NULL,
+    id                 bigint GENERATED ALWAYS AS IDENTITY,
+    number             text NOT NULL CHECK (length(number) BETWEEN 1 AND 20),
+    member_id          bigint NOT NULL,
+    course_id          bigint NOT NULL,
+    member_external_id text NOT NULL,
+    course_title       text NOT NULL,
+    issued_at          timestamptz NOT NULL,
+    key_id             bigint NOT NULL,
+    signature          bytea NOT NULL CHECK (length(signature) = 64),
+    revoked_at         timestamptz,
+    revoke_reason      text CHECK (length(revoke_reason) BETWEEN 1 AND 2000),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, number),
+    UNIQUE (program_id, member_id, course_id),
+    FOREIGN KEY (program_id, key_id) REFERENCES affiliate.signing_key (program_id, id),
+    CONSTRAINT certificate_revoked_with_reason CHECK ((revoked_at IS NULL) = (revoke_reason IS NULL))
+);
+COMMENT ON TABLE affiliate.certificate IS 'Course certificates, signed with the program''s Ed25519 key; verify with verify_certificate().';
+
+-- a new program gets its signing key (not for rows a restore loads with COPY)
+CREATE FUNCTION affiliate.program_signing_key() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'program_signing_key';
+CREATE TRIGGER program_signing_key
+    AFTER INSERT ON affiliate.program
+    FOR EACH ROW EXECUTE FUNCTION affiliate.program_signing_key();
+
+CREATE FUNCTION affiliate.rotate_signing_key(program_id bigint) RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'rotate_signing_key';
+COMMENT ON FUNCTION affiliate.rotate_signing_key(bigint) IS
+    'Retire the program''s signing key and make a new one (sealed with a root key); old certificates still verify; audited; returns the new key id.';
+
+CREATE FUNCTION affiliate.certificate_public_key(program_id bigint)
+    RETURNS TABLE (key_id bigint, algorithm text, public_key bytea, public_key_base64 text,
+                   created_at timestamptz, retired_at timestamptz)
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'certificate_public_key';
+COMMENT ON FUNCTION affiliate.certificate_public_key(bigint) IS
+    'The program''s Ed25519 public keys (every key, oldest first; retired ones too), for verifying certificates offline.';
+
+CREATE FUNCTION affiliate.verify_certificate(program_id bigint, number text)
+    RETURNS TABLE (valid boolean, status text, number text, member_external_id text, course_title text,
+                   issued_at timestamptz, key_id bigint, revoked_at timestamptz, revoke_reason text)
+    LANGUAGE c STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'verify_certificate';
+COMMENT ON FUNCTION affiliate.verify_certificate(bigint, text) IS
+    'Check a certificate''s signature against the stored facts: valid, revoked, invalid (altered; no facts shown) or not_found.';
+
+CREATE FUNCTION affiliate.certificate_text(program_id bigint, number text) RETURNS text
+    LANGUAGE c STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'certificate_text';
+COMMENT ON FUNCTION affiliate.certificate_text(bigint, text) IS
+    'The canonical text v1 of a certificate (what its signature covers), for verification without the database.';
+
+CREATE FUNCTION affiliate.revoke_certificate(program_id bigint, number text, reason text)
+    RETURNS timestamptz
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'revoke_certificate';
+COMMENT ON FUNCTION affiliate.revoke_certificate(bigint, text, text) IS
+    'Revoke a certificate (reason 1-2000 bytes); audited; 55000 when already revoked; returns when.';
 
 -- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
@@ -1397,6 +1499,18 @@ AS $$
      WHERE ($1 IS NULL OR b.program_id = $1)
      GROUP BY b.program_id, b.asset
     HAVING sum(b.balance) <> 0
+    UNION ALL
+    -- every certificate's signature checks against the stored facts and the
+    -- key it names (revoked certificates too)
+    SELECT 'certificate_signature_valid',
+           format('certificate %s (program %s, member %s, course %s): %s',
+                  c.number, c.program_id, c.member_id, c.course_id,
+                  CASE v.status WHEN 'not_found' THEN 'its number is not a certificate number'
+                                ELSE 'the signature does not match the stored facts' END)
+      FROM affiliate.certificate c
+     CROSS JOIN LATERAL affiliate.verify_certificate(c.program_id, c.number) v
+     WHERE ($1 IS NULL OR c.program_id = $1)
+       AND v.status NOT IN ('valid', 'revoked')
 $$;
 COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
 
@@ -1495,8 +1609,11 @@ ALTER TABLE affiliate.conversion ENABLE ROW LEVEL SECURITY;
 ALTER TABLE affiliate.commission ENABLE ROW LEVEL SECURITY;
 ALTER TABLE affiliate.refund ENABLE ROW LEVEL SECURITY;
 ALTER TABLE affiliate.withdrawal ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.signing_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.certificate ENABLE ROW LEVEL SECURITY;
 
--- the operator: every program (program_secret has no policy: nobody)
+-- the operator: every program (program_secret and signing_key have no
+-- policy: nobody)
 CREATE POLICY operator_all ON affiliate.program FOR SELECT TO affiliate_operator USING (true);
 CREATE POLICY operator_all ON affiliate.audit_log FOR SELECT TO affiliate_operator USING (true);
 CREATE POLICY operator_all ON affiliate.account FOR SELECT TO affiliate_operator USING (true);
@@ -1511,6 +1628,7 @@ CREATE POLICY operator_all ON affiliate.conversion FOR SELECT TO affiliate_opera
 CREATE POLICY operator_all ON affiliate.commission FOR SELECT TO affiliate_operator USING (true);
 CREATE POLICY operator_all ON affiliate.refund FOR SELECT TO affiliate_operator USING (true);
 CREATE POLICY operator_all ON affiliate.withdrawal FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.certificate FOR SELECT TO affiliate_operator USING (true);
 
 -- the admin of the claimed program
 CREATE POLICY admin_program ON affiliate.program FOR SELECT TO affiliate_admin
@@ -2215,7 +2333,9 @@ COMMENT ON FUNCTION affiliate_api.verify() IS
 --     rebuilt.  program_secret holds the keys of the keyed hashes: without
 --     it a restored program would get a new key and no device, IP or payout
 --     destination would match its old hash again (it is in the dump as the
---     table stores it).
+--     table stores it).  signing_key likewise: without it no certificate
+--     would verify (the dump carries the keys as stored: sealed with a root
+--     key, in clear without one; docs/keys.md).
 --   * The sequences behind the identity columns are registered themselves
 --     (a registered table does not carry its sequence's position), or the
 --     first insert after a restore would reuse an id.
@@ -2254,6 +2374,10 @@ SELECT pg_catalog.pg_extension_config_dump('affiliate.conversion_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.commission_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.refund_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.withdrawal_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.signing_key', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.certificate', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.signing_key_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.certificate_id_seq', '');
 
 -- ---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; explicit grants per role.
@@ -2309,13 +2433,23 @@ GRANT EXECUTE ON FUNCTION
     affiliate.request_client(),
     affiliate.root_key_id(),
     affiliate.seal_secrets(),
-    affiliate.secret_status()
+    affiliate.secret_status(),
+    affiliate.rotate_signing_key(bigint),
+    affiliate.revoke_certificate(bigint, text, text)
 TO affiliate_operator;
 GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_operator;
 GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs() TO affiliate_operator;
 GRANT USAGE ON TYPE affiliate.conversion_input TO affiliate_operator;
 -- the keys of the device/IP hashes are for the extension's C code only
 REVOKE ALL ON affiliate.program_secret FROM affiliate_operator;
+-- and so are the signing keys (their public keys: certificate_public_key())
+REVOKE ALL ON affiliate.signing_key FROM affiliate_operator;
+-- verifying a certificate is public (the public verification page)
+GRANT EXECUTE ON FUNCTION
+    affiliate.verify_certificate(bigint, text),
+    affiliate.certificate_text(bigint, text),
+    affiliate.certificate_public_key(bigint)
+TO affiliate_operator, affiliate_admin, affiliate_member, affiliate_anon;
 
 -- the HTTP roles: affiliate_api only (plus the tables behind its views,
 -- under row-level security, and the claim functions the policies call)

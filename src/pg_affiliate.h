@@ -159,6 +159,15 @@ extern char *AffRootKeyIdHex(const unsigned char *id);
 /* derive subkey subkey_id (crypto_kdf, context "pgaffkey") into out */
 extern void AffRootKeyDerive(uint64 subkey_id, unsigned char *out, size_t len);
 
+/* ---------- certificates (certificate.c) ---------- */
+
+/* the number of the member's certificate for the course, or NULL; inside SPI */
+extern char *AffCertificateFor(int64 program_id, int64 member_id, int64 course_id);
+/* issue it unless it exists (no completion check); returns the number; inside SPI */
+extern char *AffIssueCertificate(int64 program_id, int64 member_id, int64 course_id);
+/* seal the signing keys stored in clear (seal_secrets); inside SPI */
+extern int64 AffSealSigningKeys(void);
+
 /* ---------- per-backend settings cache (settings_cache.c) ---------- */
 
 typedef enum AffCacheKind

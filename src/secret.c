@@ -487,9 +487,9 @@ AffKeyedHash(int64 program_id, const char *domain, const char *value)
 }
 
 /*
- * affiliate.seal_secrets(): seal every hash key still stored in clear under
- * the loaded root key (55000 without one), one audit row per program;
- * returns how many were sealed.  Each sealed key is opened again and
+ * affiliate.seal_secrets(): seal every hash key and every signing key still
+ * stored in clear under the loaded root key (55000 without one), one audit
+ * row per key; returns how many were sealed.  Each sealed key is opened again and
  * compared with the clear one before the clear one is replaced.  Hashes do
  * not change: the key is the same, only its storage is.
  */
@@ -565,6 +565,8 @@ seal_secrets(PG_FUNCTION_ARGS)
 		appendStringInfo(&detail, "{\"root_key_id\": \"%s\"}", key_id_hex);
 		AffAudit(ids[i], "seal_secret", AffJsonbOf(&detail));
 	}
+	/* and the signing keys of certificates (certificate.c) */
+	n += (uint64) AffSealSigningKeys();
 	SPI_finish();
 	PG_RETURN_INT64((int64) n);
 }
