@@ -261,6 +261,16 @@ extern void WalletLockFunds(int64 program_id, int64 member_id, const char *asset
 extern int	WalletSpendLegs(const WalletFunds *f, int64 member_id, const char *asset,
 							int64 amount, const char *what, LedgerLeg *legs, int64 *debt_out);
 
+/* ---------- courses (course.c) ---------- */
+
+/*
+ * Whether a member has completed a course: every published topic of its
+ * published modules completed (at least one), and every published module
+ * with a pass mark passed.  The rule of affiliate.course_progress().completed.
+ * Inside SPI.
+ */
+extern bool AffCourseComplete(int64 program_id, int64 member_id, int64 course_id);
+
 /* ---------- referral codes (refcode.c) ---------- */
 
 /*
