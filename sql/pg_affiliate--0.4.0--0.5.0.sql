@@ -348,6 +348,19 @@ CREATE FUNCTION affiliate.revoke_certificate(program_id bigint, number text, rea
 COMMENT ON FUNCTION affiliate.revoke_certificate(bigint, text, text) IS
     'Revoke a certificate (reason 1-2000 bytes); audited; 55000 when already revoked; returns when.';
 
+-- a completed topic or a passed assessment that completes the course issues
+-- the member's certificate, once, in the same transaction (not for rows a
+-- restore loads with COPY)
+CREATE FUNCTION affiliate.course_certificate() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'course_certificate';
+CREATE TRIGGER topic_progress_certificate
+    AFTER INSERT OR UPDATE ON affiliate.topic_progress
+    FOR EACH ROW EXECUTE FUNCTION affiliate.course_certificate();
+CREATE TRIGGER assessment_certificate
+    AFTER INSERT OR UPDATE ON affiliate.assessment
+    FOR EACH ROW EXECUTE FUNCTION affiliate.course_certificate();
+
 -- verify() gains certificate_signature_valid (the whole function, as in
 -- pg_affiliate--0.5.0.sql)
 CREATE OR REPLACE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
@@ -658,6 +671,7 @@ REVOKE ALL ON affiliate.signing_key, affiliate.certificate FROM PUBLIC;
 REVOKE ALL ON SEQUENCE affiliate.signing_key_id_seq, affiliate.certificate_id_seq FROM PUBLIC;
 REVOKE ALL ON FUNCTION
     affiliate.program_signing_key(),
+    affiliate.course_certificate(),
     affiliate.rotate_signing_key(bigint),
     affiliate.certificate_public_key(bigint),
     affiliate.verify_certificate(bigint, text),

@@ -1395,6 +1395,19 @@ CREATE FUNCTION affiliate.revoke_certificate(program_id bigint, number text, rea
 COMMENT ON FUNCTION affiliate.revoke_certificate(bigint, text, text) IS
     'Revoke a certificate (reason 1-2000 bytes); audited; 55000 when already revoked; returns when.';
 
+-- a completed topic or a passed assessment that completes the course issues
+-- the member's certificate, once, in the same transaction (not for rows a
+-- restore loads with COPY)
+CREATE FUNCTION affiliate.course_certificate() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'course_certificate';
+CREATE TRIGGER topic_progress_certificate
+    AFTER INSERT OR UPDATE ON affiliate.topic_progress
+    FOR EACH ROW EXECUTE FUNCTION affiliate.course_certificate();
+CREATE TRIGGER assessment_certificate
+    AFTER INSERT OR UPDATE ON affiliate.assessment
+    FOR EACH ROW EXECUTE FUNCTION affiliate.course_certificate();
+
 -- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
 -- ---------------------------------------------------------------------------

@@ -70,6 +70,7 @@ PG_FUNCTION_INFO_V1(certificate_public_key);
 PG_FUNCTION_INFO_V1(verify_certificate);
 PG_FUNCTION_INFO_V1(certificate_text);
 PG_FUNCTION_INFO_V1(revoke_certificate);
+PG_FUNCTION_INFO_V1(course_certificate);
 
 /*
  * True when the statement being run is a COPY: rows loaded by pg_restore (or
@@ -882,4 +883,95 @@ revoke_certificate(PG_FUNCTION_ARGS)
 			 DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
 	SPI_finish();
 	PG_RETURN_TIMESTAMPTZ(at);
+}
+
+/* a bigint column of the trigger's new row, by name */
+static int64
+NewInt64(TriggerData *td, const char *name, bool *isnull)
+{
+	TupleDesc	desc = td->tg_relation->rd_att;
+	HeapTuple	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	int			col = SPI_fnumber(desc, name);
+
+	if (col <= 0)
+		elog(ERROR, "pg_affiliate: course_certificate: %s has no column %s",
+			 RelationGetRelationName(td->tg_relation), name);
+	return DatumGetInt64(heap_getattr(row, col, desc, isnull));
+}
+
+/*
+ * Trigger (AFTER INSERT OR UPDATE ON affiliate.topic_progress and
+ * affiliate.assessment FOR EACH ROW): when a completed topic or a passed
+ * assessment completes the course (AffCourseComplete, course.c) and the
+ * member has no certificate for it, issue one, in the same transaction.
+ * record_progress and record_assessment lock the member's enrollment first,
+ * so two calls of one member on one course run one after the other: the
+ * second sees the first's progress, and one certificate is issued.  Rows
+ * loaded with COPY (a restore) issue nothing: the certificates come with
+ * them.
+ */
+Datum
+course_certificate(PG_FUNCTION_ARGS)
+{
+	static PlanSlot module_course;
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	row;
+	bool		isnull;
+	int64		program_id,
+				member_id,
+				course_id;
+	const char *rel;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		elog(ERROR, "pg_affiliate: course_certificate must run AFTER INSERT OR UPDATE FOR EACH ROW");
+	if (LoadingWithCopy())
+		return PointerGetDatum(NULL);
+
+	desc = td->tg_relation->rd_att;
+	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	rel = RelationGetRelationName(td->tg_relation);
+	if (strcmp(rel, "topic_progress") == 0)
+	{
+		/* only a completed topic can complete a course */
+		(void) heap_getattr(row, SPI_fnumber(desc, "completed_at"), desc, &isnull);
+		if (isnull)
+			return PointerGetDatum(NULL);
+	}
+	else if (strcmp(rel, "assessment") == 0)
+	{
+		Datum		passed = heap_getattr(row, SPI_fnumber(desc, "passed"), desc, &isnull);
+
+		if (isnull || !DatumGetBool(passed))
+			return PointerGetDatum(NULL);
+	}
+	else
+		elog(ERROR, "pg_affiliate: course_certificate does not handle table %s", rel);
+
+	program_id = NewInt64(td, "program_id", &isnull);
+	member_id = NewInt64(td, "member_id", &isnull);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_affiliate: SPI_connect failed");
+	if (strcmp(rel, "topic_progress") == 0)
+		course_id = NewInt64(td, "course_id", &isnull);
+	else
+	{
+		int64		module_id = NewInt64(td, "module_id", &isnull);
+
+		AffExec(&module_course,
+				"SELECT course_id FROM affiliate.course_module WHERE program_id = $1 AND id = $2",
+				2, (Oid[]) {INT8OID, INT8OID},
+				(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(module_id)}, NULL, false, 1);
+		if (SPI_processed == 0)
+			elog(ERROR, "pg_affiliate: module " INT64_FORMAT " of program " INT64_FORMAT " vanished",
+				 module_id, program_id);
+		course_id = AffGetInt64(0, 1, NULL);
+	}
+	if (AffCertificateFor(program_id, member_id, course_id) == NULL &&
+		AffCourseComplete(program_id, member_id, course_id))
+		(void) AffIssueCertificate(program_id, member_id, course_id);
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }
