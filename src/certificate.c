@@ -446,7 +446,7 @@ certificate_public_key(PG_FUNCTION_ARGS)
 			"SELECT id, 'ed25519'::text, public_key, pg_catalog.encode(public_key, 'base64'), "
 			"       created_at, retired_at "
 			"FROM affiliate.signing_key WHERE program_id = $1 ORDER BY id",
-			1, (Oid[]) {INT8OID}, values, NULL, true, 0);
+			1, (Oid[]) {INT8OID}, values, NULL, false, 0);
 	for (uint64 r = 0; r < SPI_processed; r++)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[r]);
 	SPI_finish();

@@ -49,23 +49,29 @@ SELECT is_empty($$
        AND EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = 0)
 $$, 'no affiliate_api view is open to PUBLIC');
 
--- EXECUTE in schema affiliate: only the claim helpers, and only for the
--- roles whose policies call them
+-- EXECUTE in schema affiliate: only the claim helpers, for the roles whose
+-- policies call them, and the public certificate checks (0.5.0), for every
+-- role (anon has no USAGE on the schema: it reaches them only through
+-- affiliate_api)
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate' AND has_function_privilege('affiliate_member', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['affiliate.claimed_program()', 'affiliate.current_member()'],
-          'affiliate_member executes nothing in schema affiliate but claimed_program and current_member');
+          ARRAY['affiliate.certificate_public_key(bigint)', 'affiliate.certificate_text(bigint,text)',
+                'affiliate.claimed_program()', 'affiliate.current_member()',
+                'affiliate.verify_certificate(bigint,text)'],
+          'affiliate_member executes nothing in schema affiliate but claimed_program, current_member and the certificate checks');
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate' AND has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['affiliate.claimed_program()'],
-          'affiliate_admin executes nothing in schema affiliate but claimed_program');
+          ARRAY['affiliate.certificate_public_key(bigint)', 'affiliate.certificate_text(bigint,text)',
+                'affiliate.claimed_program()', 'affiliate.verify_certificate(bigint,text)'],
+          'affiliate_admin executes nothing in schema affiliate but claimed_program and the certificate checks');
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate' AND has_function_privilege('affiliate_anon', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          '{}'::text[],
-          'affiliate_anon executes nothing in schema affiliate');
+          ARRAY['affiliate.certificate_public_key(bigint)', 'affiliate.certificate_text(bigint,text)',
+                'affiliate.verify_certificate(bigint,text)'],
+          'affiliate_anon executes nothing in schema affiliate but the certificate checks');
 SELECT ok(NOT has_schema_privilege('affiliate_anon', 'affiliate', 'USAGE'),
           'affiliate_anon has no USAGE on schema affiliate');
 
