@@ -103,7 +103,13 @@ POINTS_JOURNAL=$(src "SELECT id FROM affiliate.journal WHERE program_id = 1 AND 
 PAID_WITHDRAWAL=$(src "SELECT id FROM affiliate.withdrawal WHERE program_id = 1 AND provider_ref = 'UTR-431907556218'")
 MEMBER_SEQ=$(src "SELECT last_value FROM pg_sequences WHERE schemaname = 'affiliate' AND sequencename = 'member_id_seq'")
 MAX_MEMBER=$(src "SELECT max(id) FROM affiliate.member")
-for v in REPLAY_BUYER REPLAY_AT REPLAY_COMMISSIONS PAY_JOURNAL POINTS_JOURNAL PAID_WITHDRAWAL MEMBER_SEQ MAX_MEMBER; do
+# every certificate with what verify_certificate says of it (valid, revoked)
+CERTS=$(src "
+    SELECT string_agg(format('%s:%s:%s', c.number, v.status, v.key_id), ' ' ORDER BY c.program_id, c.id)
+      FROM affiliate.certificate c, LATERAL affiliate.verify_certificate(c.program_id, c.number) v")
+CERT_KEY=$(src "SELECT id FROM affiliate.signing_key WHERE program_id = 2 AND retired_at IS NULL")
+for v in REPLAY_BUYER REPLAY_AT REPLAY_COMMISSIONS PAY_JOURNAL POINTS_JOURNAL PAID_WITHDRAWAL MEMBER_SEQ MAX_MEMBER \
+         CERTS CERT_KEY; do
     if [ -z "${!v}" ]; then echo "backup_restore: FAILED: the data set has no $v"; exit 1; fi
 done
 if [ "$MEMBER_SEQ" -le "$MAX_MEMBER" ]; then
@@ -228,6 +234,39 @@ verify_restored() {
            AND a.destination_hash IS DISTINCT FROM (SELECT b.destination_hash FROM affiliate.withdrawal b
                                                      WHERE b.program_id = 1 AND b.member_id = 1 AND b.id <> :w
                                                      ORDER BY b.id LIMIT 1)"
+    # the certificates verify as they did (the signing keys came back; the
+    # restore made no key or certificate of its own), and a completion
+    # issues a new one signed with the source's active key
+    check "restored certificates verify as in the source; a new one is signed with the restored key" "$db" "
+        SELECT string_agg(format('%s:%s:%s', c.number, v.status, v.key_id), ' ' ORDER BY c.program_id, c.id) AS certs
+          FROM affiliate.certificate c, LATERAL affiliate.verify_certificate(c.program_id, c.number) v \\gset
+        SELECT count(*) AS progress
+          FROM affiliate.member m, affiliate.topic t,
+               LATERAL affiliate.record_progress(2, m.id, t.id, 300, true) r
+         WHERE m.program_id = 2 AND m.external_id = 'student:3' AND t.program_id = 2
+           AND t.module_id IN (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Basics'
+                                                                          AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'SQL for analysts')) \\gset
+        SELECT passed FROM affiliate.record_assessment(2,
+            (SELECT id FROM affiliate.member WHERE program_id = 2 AND external_id = 'student:3'),
+            (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Quiz'
+                AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'SQL for analysts')), 10, 10) \\gset
+        SELECT count(*) AS progress
+          FROM affiliate.member m, affiliate.topic t,
+               LATERAL affiliate.record_progress(2, m.id, t.id, 300, true) r
+         WHERE m.program_id = 2 AND m.external_id = 'student:3' AND t.program_id = 2
+           AND t.module_id = (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Quiz'
+                AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'SQL for analysts')) \\gset
+        SELECT 'certificates after the restore: ' || :'certs' || ' (source: $CERTS)' WHERE :'certs' <> '$CERTS'
+        UNION ALL
+        SELECT 'student:3 got ' || count(*) || ' certificates' || coalesce(', status ' || string_agg(v.status, ','), '')
+               || coalesce(', key ' || string_agg(v.key_id::text, ','), '')
+          FROM affiliate.certificate c JOIN affiliate.member m ON m.program_id = c.program_id AND m.id = c.member_id,
+               LATERAL affiliate.verify_certificate(c.program_id, c.number) v
+         WHERE m.program_id = 2 AND m.external_id = 'student:3'
+        HAVING count(*) <> 1 OR bool_or(v.status <> 'valid') OR bool_or(v.key_id <> $CERT_KEY)
+        UNION ALL
+        SELECT 'program ' || program_id || ' has ' || count(*) || ' active signing keys'
+          FROM affiliate.signing_key WHERE retired_at IS NULL GROUP BY program_id HAVING count(*) <> 1"
     check "the held commissions release, the fold runs, verify() stays empty" "$db" "
         CREATE TEMP TABLE held AS SELECT count(*) AS n FROM affiliate.commission WHERE status = 'pending';
         SELECT affiliate.release_due(now() + interval '8 days') AS released \\gset

@@ -158,6 +158,42 @@ SELECT count(*) AS commissions
                (SELECT id FROM affiliate.member WHERE program_id = :p1 AND external_id = 'ott:' || (n % 38 + 3)),
                13500, 4200);
 
+-- certificates (0.5.0): a course in p2; student:1 completes it and gets a
+-- certificate; the signing key is rotated; student:2 completes it (signed
+-- with the new key) and their certificate is revoked; student:3 is half way
+SELECT affiliate.create_course(:p2, 'SQL for analysts', 'Queries that answer questions.', 0, true) AS cert_course \gset
+SELECT affiliate.add_module(:p2, :cert_course, 'Basics', NULL, 0, true) AS cert_m1 \gset
+SELECT affiliate.add_module(:p2, :cert_course, 'Quiz', NULL, 1, true, 70) AS cert_m2 \gset
+SELECT affiliate.add_topic(:p2, :cert_m1, 'SELECT', 'youtube', 'Xq1b2c3d4e5', 300, NULL, 0, true) AS cert_t1 \gset
+SELECT affiliate.add_topic(:p2, :cert_m2, 'Review', 'cloudinary', 'courses/sql/review', 120, NULL, 0, true) AS cert_t2 \gset
+SELECT count(affiliate.enroll(:p2, m.id, :cert_course)) AS enrolled
+  FROM affiliate.member m WHERE m.program_id = :p2 AND m.external_id IN ('student:1', 'student:2', 'student:3');
+SELECT count(*) AS progress
+  FROM (VALUES (:cert_t1), (:cert_t2)) t(id), affiliate.member m,
+       LATERAL affiliate.record_progress(:p2, m.id, t.id, 300, true) r
+ WHERE m.program_id = :p2 AND m.external_id = 'student:1';
+SELECT passed FROM affiliate.record_assessment(:p2,
+    (SELECT id FROM affiliate.member WHERE program_id = :p2 AND external_id = 'student:1'), :cert_m2, 8, 10);
+SELECT affiliate.rotate_signing_key(:p2) IS NOT NULL AS rotated;
+SELECT passed FROM affiliate.record_assessment(:p2,
+    (SELECT id FROM affiliate.member WHERE program_id = :p2 AND external_id = 'student:2'), :cert_m2, 9, 10);
+SELECT count(*) AS progress
+  FROM (VALUES (:cert_t1), (:cert_t2)) t(id), affiliate.member m,
+       LATERAL affiliate.record_progress(:p2, m.id, t.id, 300, true) r
+ WHERE m.program_id = :p2 AND m.external_id = 'student:2';
+SELECT watched_seconds FROM affiliate.record_progress(:p2,
+    (SELECT id FROM affiliate.member WHERE program_id = :p2 AND external_id = 'student:3'), :cert_t1, 100);
+SELECT affiliate.revoke_certificate(:p2,
+    (SELECT number FROM affiliate.certificate c JOIN affiliate.member m ON m.program_id = c.program_id AND m.id = c.member_id
+      WHERE c.program_id = :p2 AND m.external_id = 'student:2'), 'issued by mistake') IS NOT NULL AS revoked;
+DO $$
+BEGIN
+    IF (SELECT count(*) FROM affiliate.certificate) <> 2 THEN
+        RAISE EXCEPTION 'the data set should hold two certificates, not %', (SELECT count(*) FROM affiliate.certificate);
+    END IF;
+END
+$$;
+
 -- last, a retried join is refused (23505) after drawing an id: member_id_seq
 -- is ahead of the largest member id, as it often is in a live database (a
 -- restore that derived the sequence from the ids would reuse that id)
