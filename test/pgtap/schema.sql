@@ -21,7 +21,10 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      'program_secret', 'member', 'click', 'plan', 'conversion',
                                      'commission', 'refund',
                                      -- 0.3.0: wallets and payouts
-                                     'withdrawal']);
+                                     'withdrawal',
+                                     -- 0.5.0: courses
+                                     'course', 'course_module', 'topic', 'enrollment', 'topic_progress',
+                                     'assessment']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -61,10 +64,15 @@ $$, 'every foreign key matches program_id with the referenced program_id (progra
 SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass::text
                   FROM pg_constraint WHERE contype = 'f' AND connamespace = 'affiliate'::regnamespace
                  ORDER BY 1),
-          ARRAY['affiliate.balance_checkpoint -> affiliate.account', 'affiliate.member -> affiliate.member',
+          ARRAY['affiliate.assessment -> affiliate.course_module', 'affiliate.assessment -> affiliate.member',
+                'affiliate.balance_checkpoint -> affiliate.account', 'affiliate.course -> affiliate.program',
+                'affiliate.course_module -> affiliate.course', 'affiliate.enrollment -> affiliate.course',
+                'affiliate.enrollment -> affiliate.member', 'affiliate.member -> affiliate.member',
                 'affiliate.plan -> affiliate.program', 'affiliate.program_secret -> affiliate.program',
-                'affiliate.refund -> affiliate.conversion', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals');
+                'affiliate.refund -> affiliate.conversion', 'affiliate.topic -> affiliate.course_module',
+                'affiliate.topic_progress -> affiliate.enrollment', 'affiliate.topic_progress -> affiliate.topic',
+                'affiliate.withdrawal -> affiliate.member'],
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls)');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
