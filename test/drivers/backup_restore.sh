@@ -102,6 +102,11 @@ PAY_JOURNAL=$(src "SELECT id FROM affiliate.journal WHERE program_id = 1 AND ide
 POINTS_JOURNAL=$(src "SELECT id FROM affiliate.journal WHERE program_id = 1 AND idempotency_key = 'points-award-1'")
 PAID_WITHDRAWAL=$(src "SELECT id FROM affiliate.withdrawal WHERE program_id = 1 AND provider_ref = 'UTR-431907556218'")
 MEMBER_SEQ=$(src "SELECT last_value FROM pg_sequences WHERE schemaname = 'affiliate' AND sequencename = 'member_id_seq'")
+COURSE_FIGURES=$(src "
+    SELECT string_agg(format('%s/%s/%s:%s,%s,%s,%s,%s,%s', e.program_id, e.member_id, e.course_id, f.topics_done,
+                             f.topics_total, f.percent, f.assessments_passed, f.assessments_required, f.completed),
+                      ' ' ORDER BY e.program_id, e.member_id, e.course_id)
+      FROM affiliate.enrollment e, LATERAL affiliate.course_progress(e.program_id, e.member_id, e.course_id) f")
 MAX_MEMBER=$(src "SELECT max(id) FROM affiliate.member")
 # every certificate with what verify_certificate says of it (valid, revoked)
 CERTS=$(src "
@@ -109,7 +114,7 @@ CERTS=$(src "
       FROM affiliate.certificate c, LATERAL affiliate.verify_certificate(c.program_id, c.number) v")
 CERT_KEY=$(src "SELECT id FROM affiliate.signing_key WHERE program_id = 2 AND retired_at IS NULL")
 for v in REPLAY_BUYER REPLAY_AT REPLAY_COMMISSIONS PAY_JOURNAL POINTS_JOURNAL PAID_WITHDRAWAL MEMBER_SEQ MAX_MEMBER \
-         CERTS CERT_KEY; do
+         COURSE_FIGURES CERTS CERT_KEY; do
     if [ -z "${!v}" ]; then echo "backup_restore: FAILED: the data set has no $v"; exit 1; fi
 done
 if [ "$MEMBER_SEQ" -le "$MAX_MEMBER" ]; then
@@ -274,6 +279,23 @@ verify_restored() {
         SELECT 'released ' || :released || ' of ' || n || ' held commissions' FROM held WHERE n <> :released OR n = 0
         UNION ALL
         SELECT 'verify: ' || invariant || ': ' || detail FROM affiliate.verify()"
+    check "courses: every enrollment's figures as in the source; progress continues without rewinding; a new course gets a fresh id" "$db" "
+        SELECT string_agg(format('%s/%s/%s:%s,%s,%s,%s,%s,%s', e.program_id, e.member_id, e.course_id, f.topics_done,
+                                 f.topics_total, f.percent, f.assessments_passed, f.assessments_required, f.completed),
+                          ' ' ORDER BY e.program_id, e.member_id, e.course_id) AS figures
+          FROM affiliate.enrollment e, LATERAL affiliate.course_progress(e.program_id, e.member_id, e.course_id) f \\gset
+        SELECT p.program_id, p.member_id, p.topic_id, p.watched_seconds AS before_seconds
+          FROM affiliate.topic_progress p WHERE p.completed_at IS NULL ORDER BY 1, 2, 3 LIMIT 1 \\gset
+        SELECT r.watched_seconds AS after_seconds, r.completed AS after_completed
+          FROM affiliate.record_progress(:program_id, :member_id, :topic_id, 1) r \\gset
+        SELECT max(id) AS max_course FROM affiliate.course \\gset
+        SELECT affiliate.create_course(:program_id, 'After the restore') AS new_course \\gset
+        SELECT 'figures ' || :'figures' || ' <> source $COURSE_FIGURES' WHERE :'figures' <> '$COURSE_FIGURES'
+        UNION ALL
+        SELECT 'progress rewound: ' || :before_seconds || ' -> ' || :after_seconds || ' ' || :'after_completed'
+         WHERE :after_seconds <> :before_seconds OR :'after_completed'::boolean
+        UNION ALL
+        SELECT 'new course id ' || :new_course || ' not after ' || :max_course WHERE :new_course <= :max_course"
     check "the HTTP roles work: a member reads their balance, an admin the withdrawal queue" "$db" "
         BEGIN;
         SET LOCAL ROLE affiliate_member;

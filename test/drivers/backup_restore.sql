@@ -150,6 +150,38 @@ SELECT affiliate.request_withdrawal(:p2, :priya, 20000, 'paypal', 'priya@example
 SELECT status FROM affiliate.approve_withdrawal(:p2, :w2);
 SELECT status FROM affiliate.complete_withdrawal(:p2, :w2, 'PAYPAL-7Y2');
 
+-- program 2: courses (0.5.0).  'SQL for analysts' (published): 'Basics'
+-- with three topics (YouTube, Vimeo, Cloudinary), 'Aggregates' with a URL
+-- topic and a 60 % pass mark, an unpublished draft module; an unpublished
+-- course.  Student 1 completes it (a failed then a passed attempt), student 2
+-- is half way (watched seconds reported out of order), student 3 only
+-- enrolled.
+SELECT affiliate.create_course(:p2, 'SQL for analysts', 'Queries for people who ask questions.', 1, true) AS course1 \gset
+SELECT affiliate.create_course(:p2, 'Query tuning (draft)') IS NOT NULL AS draft_course;
+SELECT affiliate.add_module(:p2, :course1, 'Basics', NULL, 1, true) AS mod_basics \gset
+SELECT affiliate.add_module(:p2, :course1, 'Aggregates', 'GROUP BY and friends.', 2, true, 60) AS mod_agg \gset
+SELECT affiliate.add_module(:p2, :course1, 'Window functions (draft)', NULL, 3) IS NOT NULL AS draft_module;
+SELECT affiliate.add_topic(:p2, :mod_basics, 'SELECT', 'youtube', 'dQw4w9WgXcQ', 300, NULL, 1, true) AS topic_select \gset
+SELECT affiliate.add_topic(:p2, :mod_basics, 'WHERE', 'vimeo', '76979871', 420, NULL, 2, true) AS topic_where \gset
+SELECT affiliate.add_topic(:p2, :mod_basics, 'ORDER BY', 'cloudinary', 'courses/sql/order-by', 240, NULL, 3, true) AS topic_order \gset
+SELECT affiliate.add_topic(:p2, :mod_agg, 'GROUP BY', 'url', 'https://cdn.example.com/sql/group-by.mp4', 600, NULL, 1, true) AS topic_group \gset
+SELECT affiliate.add_topic(:p2, :mod_agg, 'HAVING (draft)', 'youtube', 'aaaaaaaaaaa', 60) IS NOT NULL AS draft_topic;
+SELECT affiliate.enroll(:p2, id, :course1) AS enrolled
+  FROM affiliate.member WHERE program_id = :p2 AND external_id LIKE 'student:%' ORDER BY id;
+SELECT affiliate.member_by_code(:p2, (SELECT code::text FROM affiliate.member WHERE program_id = :p2 AND external_id = 'student:1')) AS s1 \gset
+SELECT affiliate.member_by_code(:p2, (SELECT code::text FROM affiliate.member WHERE program_id = :p2 AND external_id = 'student:2')) AS s2 \gset
+SELECT count(*) AS progress_calls
+  FROM (VALUES (:topic_select, 300, true), (:topic_where, 420, true), (:topic_order, 240, true),
+               (:topic_group, 600, true)) v(t, s, c),
+       LATERAL affiliate.record_progress(:p2, :s1, v.t, v.s, v.c);
+SELECT passed FROM affiliate.record_assessment(:p2, :s1, :mod_agg, 5, 10);
+SELECT passed FROM affiliate.record_assessment(:p2, :s1, :mod_agg, 8, 10);
+SELECT watched_seconds, completed FROM affiliate.record_progress(:p2, :s2, :topic_select, 300, true);
+SELECT watched_seconds, completed FROM affiliate.record_progress(:p2, :s2, :topic_where, 200);
+SELECT watched_seconds, completed FROM affiliate.record_progress(:p2, :s2, :topic_where, 90);
+SELECT passed FROM affiliate.record_assessment(:p2, :s2, :mod_agg, 3, 10);
+SELECT topics_done, topics_total, completed FROM affiliate.course_progress(:p2, :s1, :course1);
+
 -- fold with checkpoints, then more postings stay unfolded (balance_delta)
 SELECT affiliate.fold_balances() > 0 AS folded;
 SELECT count(*) AS commissions
