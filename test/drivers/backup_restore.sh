@@ -239,39 +239,6 @@ verify_restored() {
            AND a.destination_hash IS DISTINCT FROM (SELECT b.destination_hash FROM affiliate.withdrawal b
                                                      WHERE b.program_id = 1 AND b.member_id = 1 AND b.id <> :w
                                                      ORDER BY b.id LIMIT 1)"
-    # the certificates verify as they did (the signing keys came back; the
-    # restore made no key or certificate of its own), and a completion
-    # issues a new one signed with the source's active key
-    check "restored certificates verify as in the source; a new one is signed with the restored key" "$db" "
-        SELECT string_agg(format('%s:%s:%s', c.number, v.status, v.key_id), ' ' ORDER BY c.program_id, c.id) AS certs
-          FROM affiliate.certificate c, LATERAL affiliate.verify_certificate(c.program_id, c.number) v \\gset
-        SELECT count(*) AS progress
-          FROM affiliate.member m, affiliate.topic t,
-               LATERAL affiliate.record_progress(2, m.id, t.id, 300, true) r
-         WHERE m.program_id = 2 AND m.external_id = 'student:3' AND t.program_id = 2
-           AND t.module_id IN (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Basics'
-                                                                          AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'SQL for analysts')) \\gset
-        SELECT passed FROM affiliate.record_assessment(2,
-            (SELECT id FROM affiliate.member WHERE program_id = 2 AND external_id = 'student:3'),
-            (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Quiz'
-                AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'SQL for analysts')), 10, 10) \\gset
-        SELECT count(*) AS progress
-          FROM affiliate.member m, affiliate.topic t,
-               LATERAL affiliate.record_progress(2, m.id, t.id, 300, true) r
-         WHERE m.program_id = 2 AND m.external_id = 'student:3' AND t.program_id = 2
-           AND t.module_id = (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Quiz'
-                AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'SQL for analysts')) \\gset
-        SELECT 'certificates after the restore: ' || :'certs' || ' (source: $CERTS)' WHERE :'certs' <> '$CERTS'
-        UNION ALL
-        SELECT 'student:3 got ' || count(*) || ' certificates' || coalesce(', status ' || string_agg(v.status, ','), '')
-               || coalesce(', key ' || string_agg(v.key_id::text, ','), '')
-          FROM affiliate.certificate c JOIN affiliate.member m ON m.program_id = c.program_id AND m.id = c.member_id,
-               LATERAL affiliate.verify_certificate(c.program_id, c.number) v
-         WHERE m.program_id = 2 AND m.external_id = 'student:3'
-        HAVING count(*) <> 1 OR bool_or(v.status <> 'valid') OR bool_or(v.key_id <> $CERT_KEY)
-        UNION ALL
-        SELECT 'program ' || program_id || ' has ' || count(*) || ' active signing keys'
-          FROM affiliate.signing_key WHERE retired_at IS NULL GROUP BY program_id HAVING count(*) <> 1"
     check "the held commissions release, the fold runs, verify() stays empty" "$db" "
         CREATE TEMP TABLE held AS SELECT count(*) AS n FROM affiliate.commission WHERE status = 'pending';
         SELECT affiliate.release_due(now() + interval '8 days') AS released \\gset
@@ -296,6 +263,40 @@ verify_restored() {
          WHERE :after_seconds <> :before_seconds OR :'after_completed'::boolean
         UNION ALL
         SELECT 'new course id ' || :new_course || ' not after ' || :max_course WHERE :new_course <= :max_course"
+    # (after the course figures: this completes a course) the certificates
+    # verify as they did (the signing keys came back; the
+    # restore made no key or certificate of its own), and a completion
+    # issues a new one signed with the source's active key
+    check "restored certificates verify as in the source; a new one is signed with the restored key" "$db" "
+        SELECT string_agg(format('%s:%s:%s', c.number, v.status, v.key_id), ' ' ORDER BY c.program_id, c.id) AS certs
+          FROM affiliate.certificate c, LATERAL affiliate.verify_certificate(c.program_id, c.number) v \\gset
+        SELECT count(*) AS progress
+          FROM affiliate.member m, affiliate.topic t,
+               LATERAL affiliate.record_progress(2, m.id, t.id, 300, true) r
+         WHERE m.program_id = 2 AND m.external_id = 'student:3' AND t.program_id = 2
+           AND t.module_id IN (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Basics'
+                                                                          AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'Certified SQL')) \\gset
+        SELECT passed FROM affiliate.record_assessment(2,
+            (SELECT id FROM affiliate.member WHERE program_id = 2 AND external_id = 'student:3'),
+            (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Quiz'
+                AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'Certified SQL')), 10, 10) \\gset
+        SELECT count(*) AS progress
+          FROM affiliate.member m, affiliate.topic t,
+               LATERAL affiliate.record_progress(2, m.id, t.id, 300, true) r
+         WHERE m.program_id = 2 AND m.external_id = 'student:3' AND t.program_id = 2
+           AND t.module_id = (SELECT id FROM affiliate.course_module WHERE program_id = 2 AND title = 'Quiz'
+                AND course_id = (SELECT id FROM affiliate.course WHERE program_id = 2 AND title = 'Certified SQL')) \\gset
+        SELECT 'certificates after the restore: ' || :'certs' || ' (source: $CERTS)' WHERE :'certs' <> '$CERTS'
+        UNION ALL
+        SELECT 'student:3 got ' || count(*) || ' certificates' || coalesce(', status ' || string_agg(v.status, ','), '')
+               || coalesce(', key ' || string_agg(v.key_id::text, ','), '')
+          FROM affiliate.certificate c JOIN affiliate.member m ON m.program_id = c.program_id AND m.id = c.member_id,
+               LATERAL affiliate.verify_certificate(c.program_id, c.number) v
+         WHERE m.program_id = 2 AND m.external_id = 'student:3'
+        HAVING count(*) <> 1 OR bool_or(v.status <> 'valid') OR bool_or(v.key_id <> $CERT_KEY)
+        UNION ALL
+        SELECT 'program ' || program_id || ' has ' || count(*) || ' active signing keys'
+          FROM affiliate.signing_key WHERE retired_at IS NULL GROUP BY program_id HAVING count(*) <> 1"
     check "the HTTP roles work: a member reads their balance, an admin the withdrawal queue" "$db" "
         BEGIN;
         SET LOCAL ROLE affiliate_member;

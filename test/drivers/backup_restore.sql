@@ -190,10 +190,10 @@ SELECT count(*) AS commissions
                (SELECT id FROM affiliate.member WHERE program_id = :p1 AND external_id = 'ott:' || (n % 38 + 3)),
                13500, 4200);
 
--- certificates (0.5.0): a course in p2; student:1 completes it and gets a
+-- certificates (0.5.0): a course of its own in p2; student:1 completes it and gets a
 -- certificate; the signing key is rotated; student:2 completes it (signed
 -- with the new key) and their certificate is revoked; student:3 is half way
-SELECT affiliate.create_course(:p2, 'SQL for analysts', 'Queries that answer questions.', 0, true) AS cert_course \gset
+SELECT affiliate.create_course(:p2, 'Certified SQL', 'Queries that answer questions.', 0, true) AS cert_course \gset
 SELECT affiliate.add_module(:p2, :cert_course, 'Basics', NULL, 0, true) AS cert_m1 \gset
 SELECT affiliate.add_module(:p2, :cert_course, 'Quiz', NULL, 1, true, 70) AS cert_m2 \gset
 SELECT affiliate.add_topic(:p2, :cert_m1, 'SELECT', 'youtube', 'Xq1b2c3d4e5', 300, NULL, 0, true) AS cert_t1 \gset
@@ -220,8 +220,9 @@ SELECT affiliate.revoke_certificate(:p2,
       WHERE c.program_id = :p2 AND m.external_id = 'student:2'), 'issued by mistake') IS NOT NULL AS revoked;
 DO $$
 BEGIN
-    IF (SELECT count(*) FROM affiliate.certificate) <> 2 THEN
-        RAISE EXCEPTION 'the data set should hold two certificates, not %', (SELECT count(*) FROM affiliate.certificate);
+    IF (SELECT count(*) FROM affiliate.certificate c JOIN affiliate.course k ON k.program_id = c.program_id AND k.id = c.course_id
+         WHERE k.title = 'Certified SQL') <> 2 THEN
+        RAISE EXCEPTION 'the data set should hold two certificates of SQL for analysts';
     END IF;
 END
 $$;
