@@ -29,7 +29,8 @@
  *   course_title: <text>\n
  *   issued_at: <UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ>\n
  *   key: <key id>\n
- * Verification recomputes it from the stored row and checks the signature
+ * The two free-text facts are escaped (AppendEscaped: \\ \n \r), so every
+ * field is one line.  Verification recomputes it from the stored row and checks the signature
  * with the named key's public key; no stored flag is trusted.
  */
 #include "postgres.h"
@@ -483,6 +484,28 @@ typedef struct CertFacts
 	int64		key_id;
 } CertFacts;
 
+/*
+ * A free-text fact, escaped so that the text has one line per field whatever
+ * the fact holds: backslash as \\, line feed as \n, carriage return as \r.
+ * (Without it, a title holding "\ncourse: 7" could make two different sets
+ * of facts read as the same text.)
+ */
+static void
+AppendEscaped(StringInfo s, const char *v)
+{
+	for (; *v; v++)
+	{
+		if (*v == '\\')
+			appendStringInfoString(s, "\\\\");
+		else if (*v == '\n')
+			appendStringInfoString(s, "\\n");
+		else if (*v == '\r')
+			appendStringInfoString(s, "\\r");
+		else
+			appendStringInfoChar(s, *v);
+	}
+}
+
 /* the canonical text v1 of f (palloc'd); NULL when issued_at cannot be written */
 static char *
 CanonicalText(const CertFacts *f)
@@ -495,12 +518,12 @@ CanonicalText(const CertFacts *f)
 					 "program: " INT64_FORMAT "\n"
 					 "number: %s\n"
 					 "member: " INT64_FORMAT "\n"
-					 "member_external_id: %s\n"
-					 "course: " INT64_FORMAT "\n"
-					 "course_title: %s\n"
-					 "issued_at: ",
-					 f->program_id, f->number, f->member_id, f->member_external_id,
-					 f->course_id, f->course_title);
+					 "member_external_id: ",
+					 f->program_id, f->number, f->member_id);
+	AppendEscaped(&s, f->member_external_id);
+	appendStringInfo(&s, "\ncourse: " INT64_FORMAT "\ncourse_title: ", f->course_id);
+	AppendEscaped(&s, f->course_title);
+	appendStringInfoString(&s, "\nissued_at: ");
 	if (!FormatIssuedAt(f->issued_at, &s))
 		return NULL;
 	appendStringInfo(&s, "\nkey: " INT64_FORMAT "\n", f->key_id);

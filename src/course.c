@@ -616,6 +616,16 @@ course_outline(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(result);
 }
 
+/* the member's certificate number for the course as a text Datum, or null */
+static Datum
+CertificateNumber(int64 program_id, int64 member_id, int64 course_id, bool *isnull)
+{
+	char	   *number = AffCertificateFor(program_id, member_id, course_id);
+
+	*isnull = number == NULL;
+	return number ? CStringGetTextDatum(number) : (Datum) 0;
+}
+
 /*
  * affiliate.course_progress(program_id bigint, member_id bigint, course_id
  *     bigint) RETURNS TABLE (topics_done integer, topics_total integer,
@@ -647,8 +657,7 @@ course_progress(PG_FUNCTION_ARGS)
 	ProgressFigures(program_id, member_id, course_id, true);
 	for (i = 0; i < 6; i++)
 		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
-	/* certificate_number: NULL until the certificates (certificate.c) land */
-	values[6] = (Datum) 0;
+	values[6] = CertificateNumber(program_id, member_id, course_id, &nulls[6]);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
 	return (Datum) 0;
@@ -789,8 +798,8 @@ record_progress(PG_FUNCTION_ARGS)
 			NULL, false, 1);
 	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[0]);
 	values[1] = BoolGetDatum(AffGetBool(0, 2, NULL));
-	/* certificate_number: NULL until the certificates (certificate.c) land */
-	values[2] = (Datum) 0;
+	/* the trigger on topic_progress has issued it if this completed the course */
+	values[2] = CertificateNumber(program_id, member_id, course_id, &nulls[2]);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
 	return (Datum) 0;
@@ -877,8 +886,8 @@ record_assessment(PG_FUNCTION_ARGS)
 				Int32GetDatum(score), Int32GetDatum(max_score), BoolGetDatum(passed)},
 			NULL, false, 0);
 	values[0] = BoolGetDatum(passed);
-	/* certificate_number: NULL until the certificates (certificate.c) land */
-	values[1] = (Datum) 0;
+	/* the trigger on assessment has issued it if this completed the course */
+	values[1] = CertificateNumber(program_id, member_id, course_id, &nulls[1]);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
 	return (Datum) 0;

@@ -93,6 +93,16 @@ SELECT completed FROM affiliate.record_progress(:p, :ann, :t4, 30, true);
 SELECT count(*) AS in_transaction FROM affiliate.certificate WHERE member_id = :ann AND course_id = :c2;
 ROLLBACK;
 SELECT count(*) AS after_rollback FROM affiliate.certificate WHERE member_id = :ann AND course_id = :c2;
+-- free-text facts are escaped: a title with a line break (and a backslash)
+-- cannot add a line that reads as another fact
+SELECT affiliate.create_course(:p, E'Part 1\ncourse: 999 \\ more', NULL, 2, true) AS c3 \gset
+SELECT affiliate.add_module(:p, :c3, 'M', NULL, 0, true) AS m3 \gset
+SELECT affiliate.add_topic(:p, :m3, 'T', 'youtube', 'abcdefghijk', 30, NULL, 0, true) AS t5 \gset
+SELECT affiliate.enroll(:p, :ann, :c3);
+SELECT certificate_number AS n3 FROM affiliate.record_progress(:p, :ann, :t5, 30, true) \gset
+SELECT array_length(string_to_array(rtrim(affiliate.certificate_text(:p, :'n3'), E'\n'), E'\n'), 1) AS lines,
+       affiliate.certificate_text(:p, :'n3') LIKE E'%\ncourse_title: Part 1\\\\ncourse: 999 \\\\\\\\ more\n%' AS escaped,
+       (SELECT status FROM affiliate.verify_certificate(:p, :'n3')) AS status;
 
 -- ---------------------------------------------------------------------------
 -- The canonical text v1, exactly

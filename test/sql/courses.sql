@@ -292,7 +292,9 @@ SELECT * FROM affiliate.record_progress(:p, :ann, :t_columns, 0, true);
 -- the course's figures: 6 published topics in published modules (Select 4,
 -- Joins 1, Groups 1; Windows none); the draft topic and the draft module's
 -- topic do not count; Groups needs an assessment
-SELECT * FROM affiliate.course_progress(:p, :ann, :c1);
+SELECT topics_done, topics_total, percent, assessments_passed, assessments_required, completed,
+       certificate_number = (SELECT number FROM affiliate.certificate WHERE program_id = :p AND member_id = :ann AND course_id = :c1) AS certified
+  FROM affiliate.course_progress(:p, :ann, :c1);
 SELECT * FROM affiliate.course_progress(:p, :ben, :c1);                 -- not enrolled: nothing done
 SELECT * FROM affiliate.course_progress(:p, :ann, :c2);                 -- no published topic
 SELECT * FROM affiliate.course_progress(:p, :ann, 999999);
@@ -377,8 +379,13 @@ SELECT topics_done, topics_total, percent FROM affiliate.course_progress(:p, :an
 SELECT * FROM affiliate.record_progress(:p, :ann, :t_order, 200, true);
 SELECT * FROM affiliate.record_progress(:p, :ann, :t_inner, 400, true);
 SELECT topics_done, topics_total, percent, completed FROM affiliate.course_progress(:p, :ann, :c1);
-SELECT * FROM affiliate.record_progress(:p, :ann, :t_group, 100, true);
-SELECT * FROM affiliate.course_progress(:p, :ann, :c1);
+SELECT watched_seconds, completed, certificate_number IS NOT NULL AS certified, certificate_number AS cert_number
+  FROM affiliate.record_progress(:p, :ann, :t_group, 100, true) \gset
+\echo :watched_seconds :completed :certified
+SELECT number = :'cert_number' AS the_issued_certificate FROM affiliate.certificate WHERE program_id = :p AND member_id = :ann AND course_id = :c1;
+SELECT topics_done, topics_total, percent, assessments_passed, assessments_required, completed,
+       certificate_number = (SELECT number FROM affiliate.certificate WHERE program_id = :p AND member_id = :ann AND course_id = :c1) AS certified
+  FROM affiliate.course_progress(:p, :ann, :c1);
 -- a new published topic later: not complete until it is done too
 SELECT affiliate.add_topic(:p, :m_windows, 'Over', 'youtube', 'ccccccccccc', 300, NULL, 0, true) AS t_over \gset
 SELECT topics_done, topics_total, percent, completed FROM affiliate.course_progress(:p, :ann, :c1);
@@ -386,7 +393,10 @@ SELECT topics_done, topics_total, percent, completed FROM affiliate.course_progr
 SELECT affiliate.set_published(:p, 'module', :m_windows, false);
 SELECT topics_done, topics_total, percent, completed FROM affiliate.course_progress(:p, :ann, :c1);
 SELECT affiliate.set_published(:p, 'module', :m_windows, true);
-SELECT * FROM affiliate.record_progress(:p, :ann, :t_over, 300, true);
+SELECT watched_seconds, completed, certificate_number IS NOT NULL AS certified, certificate_number AS cert_number
+  FROM affiliate.record_progress(:p, :ann, :t_over, 300, true) \gset
+\echo :watched_seconds :completed :certified
+SELECT number = :'cert_number' AS the_issued_certificate FROM affiliate.certificate WHERE program_id = :p AND member_id = :ann AND course_id = :c1;
 SELECT topics_done, topics_total, percent, completed FROM affiliate.course_progress(:p, :ann, :c1);
 
 -- the publishing steps were audited with old and new flags
