@@ -688,3 +688,396 @@ GRANT EXECUTE ON FUNCTION
     affiliate.certificate_text(bigint, text),
     affiliate.certificate_public_key(bigint)
 TO affiliate_operator, affiliate_admin, affiliate_member, affiliate_anon;
+
+
+-- ---------------------------------------------------------------------------
+-- HTTP API for courses (affiliate_api, docs/postgrest.md): views and RPC
+-- functions over the course engine, row-level security for the HTTP roles,
+-- grants.  The same statements as in pg_affiliate.sql (HTTP API,
+-- row-level security and privileges sections).
+-- ---------------------------------------------------------------------------
+-- courses over HTTP (affiliate_api, 0.5.0): the admin reads the claimed
+-- program's courses, enrollments, progress and assessments; a member the
+-- program's published courses and their own enrollments, progress and
+-- assessments.  Modules and topics are read through course_outline only.
+CREATE POLICY admin_program ON affiliate.course FOR SELECT TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.enrollment FOR SELECT TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.topic_progress FOR SELECT TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY admin_program ON affiliate.assessment FOR SELECT TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+CREATE POLICY member_published ON affiliate.course FOR SELECT TO affiliate_member
+    USING (program_id = (SELECT affiliate.claimed_program()) AND published
+           AND (SELECT affiliate.current_member()) IS NOT NULL);
+CREATE POLICY member_own ON affiliate.enrollment FOR SELECT TO affiliate_member
+    USING (program_id = (SELECT affiliate.claimed_program()) AND member_id = (SELECT affiliate.current_member()));
+CREATE POLICY member_own ON affiliate.topic_progress FOR SELECT TO affiliate_member
+    USING (program_id = (SELECT affiliate.claimed_program()) AND member_id = (SELECT affiliate.current_member()));
+CREATE POLICY member_own ON affiliate.assessment FOR SELECT TO affiliate_member
+    USING (program_id = (SELECT affiliate.claimed_program()) AND member_id = (SELECT affiliate.current_member()));
+
+-- courses (0.5.0) ---------------------------------------------------------------
+-- The course engine of src/course.c over HTTP.  Anonymous visitors (a site
+-- token {"role": "affiliate_anon", "program": N}), members and admins read
+-- the published catalog and outlines of the claimed program; members enroll,
+-- report progress and assessments for themselves; admins build and publish
+-- their program's courses.  anon reads no table: the catalog and outlines
+-- are functions.
+
+CREATE VIEW affiliate_api.courses WITH (security_invoker = true) AS
+SELECT c.id AS course_id, c.title, c.description, c.display_order, c.published, c.created_at
+  FROM affiliate.course c;
+COMMENT ON VIEW affiliate_api.courses IS 'Courses: an admin sees the program''s (published or not), a member the published ones.';
+
+CREATE VIEW affiliate_api.enrollments WITH (security_invoker = true) AS
+SELECT e.member_id, e.course_id, e.enrolled_at, e.last_activity_at
+  FROM affiliate.enrollment e;
+COMMENT ON VIEW affiliate_api.enrollments IS 'Enrollments: an admin sees the program''s, a member their own.';
+
+CREATE VIEW affiliate_api.topic_progress WITH (security_invoker = true) AS
+SELECT t.member_id, t.course_id, t.topic_id, t.watched_seconds, t.completed_at, t.updated_at
+  FROM affiliate.topic_progress t;
+COMMENT ON VIEW affiliate_api.topic_progress IS 'Progress per topic: an admin sees the program''s, a member their own.';
+
+CREATE VIEW affiliate_api.assessments WITH (security_invoker = true) AS
+SELECT a.id AS assessment_id, a.member_id, a.module_id, a.score, a.max_score, a.passed, a.at
+  FROM affiliate.assessment a;
+COMMENT ON VIEW affiliate_api.assessments IS 'Assessment attempts: an admin sees the program''s, a member their own.';
+
+-- anon, member, admin: the published catalog of the claimed program
+
+CREATE FUNCTION affiliate_api.course_catalog()
+    RETURNS TABLE (course_id bigint, title text, description text, display_order integer,
+                   modules integer, topics integer, duration_seconds bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT c.id, c.title, c.description, c.display_order,
+           (SELECT pg_catalog.count(*)::integer FROM affiliate.course_module m
+             WHERE m.program_id = c.program_id AND m.course_id = c.id AND m.published),
+           (SELECT pg_catalog.count(*)::integer FROM affiliate.course_module m
+              JOIN affiliate.topic t ON t.program_id = m.program_id AND t.module_id = m.id
+             WHERE m.program_id = c.program_id AND m.course_id = c.id AND m.published AND t.published),
+           (SELECT coalesce(pg_catalog.sum(t.duration_seconds), 0)::bigint FROM affiliate.course_module m
+              JOIN affiliate.topic t ON t.program_id = m.program_id AND t.module_id = m.id
+             WHERE m.program_id = c.program_id AND m.course_id = c.id AND m.published AND t.published)
+      FROM affiliate.course c
+     WHERE c.program_id = affiliate.claimed_program() AND c.published
+     ORDER BY c.display_order, c.id
+$$;
+COMMENT ON FUNCTION affiliate_api.course_catalog() IS
+    'anon, member, admin: the claimed program''s published courses in display order, with their published modules, topics and minutes.';
+
+CREATE FUNCTION affiliate_api.course_outline(course_id bigint)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    prog bigint;
+    outline pg_catalog.jsonb;
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    prog := affiliate.claimed_program();
+    outline := affiliate.course_outline(prog, course_id, false);
+    -- an unpublished course does not exist for the public
+    IF outline IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = pg_catalog.format('course %s does not exist in program %s', course_id, prog);
+    END IF;
+    RETURN outline;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.course_outline(bigint) IS
+    'anon, member, admin: a published course''s published modules and topics in display order, as JSON; an unpublished course is PT404.';
+
+-- member: their own enrollments, progress and assessments
+
+CREATE FUNCTION affiliate_api.enroll(course_id bigint)
+    RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.enroll(affiliate.claimed_program(), affiliate.current_member(), course_id);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.enroll(bigint) IS
+    'member: enroll in a published course; true when newly enrolled, false when already enrolled.';
+
+-- what record_progress returns (a composite type: a PL/pgSQL function cannot
+-- have output columns named like its arguments)
+CREATE TYPE affiliate_api.progress_report AS (watched_seconds integer, completed boolean, certificate_number text);
+COMMENT ON TYPE affiliate_api.progress_report IS 'The result of affiliate_api.record_progress().';
+
+CREATE FUNCTION affiliate_api.record_progress(topic_id bigint, watched_seconds integer, completed boolean DEFAULT false)
+    RETURNS affiliate_api.progress_report
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    report affiliate_api.progress_report;
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    SELECT r.watched_seconds, r.completed, r.certificate_number INTO report
+      FROM affiliate.record_progress(affiliate.claimed_program(), affiliate.current_member(), topic_id,
+                                     watched_seconds, completed) r;
+    RETURN report;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.record_progress(bigint, integer, boolean) IS
+    'member: report what the caller watched of a topic of a course they are enrolled in: watched seconds only grow, completion is sticky.';
+
+CREATE FUNCTION affiliate_api.record_assessment(module_id bigint, score integer, max_score integer,
+                                                OUT passed boolean, OUT certificate_number text)
+    RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    SELECT r.passed, r.certificate_number INTO passed, certificate_number
+      FROM affiliate.record_assessment(affiliate.claimed_program(), affiliate.current_member(), module_id,
+                                       score, max_score) r;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.record_assessment(bigint, integer, integer) IS
+    'member: record the caller''s assessment attempt on a module with a pass mark; passed when score/max_score reaches it.';
+
+CREATE FUNCTION affiliate_api.course_progress(course_id bigint, OUT topics_done integer, OUT topics_total integer,
+                                              OUT percent numeric, OUT assessments_passed integer,
+                                              OUT assessments_required integer, OUT completed boolean,
+                                              OUT certificate_number text)
+    RETURNS record
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    SELECT p.* INTO topics_done, topics_total, percent, assessments_passed, assessments_required, completed,
+                    certificate_number
+      FROM affiliate.course_progress(affiliate.claimed_program(), affiliate.current_member(), course_id) p;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.course_progress(bigint) IS
+    'member: the caller''s progress in a course (published topics of published modules) and whether it is complete.';
+
+CREATE FUNCTION affiliate_api.my_courses()
+    RETURNS TABLE (course_id bigint, title text, published boolean, enrolled_at timestamptz,
+                   last_activity_at timestamptz, topics_done integer, topics_total integer, percent numeric,
+                   assessments_passed integer, assessments_required integer, completed boolean,
+                   certificate_number text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT e.course_id, c.title, c.published, e.enrolled_at, e.last_activity_at, p.topics_done, p.topics_total,
+           p.percent, p.assessments_passed, p.assessments_required, p.completed, p.certificate_number
+      FROM affiliate.enrollment e
+      JOIN affiliate.course c ON c.program_id = e.program_id AND c.id = e.course_id
+     CROSS JOIN LATERAL affiliate.course_progress(affiliate.claimed_program(), affiliate.current_member(),
+                                                  e.course_id) p
+     WHERE e.program_id = affiliate.claimed_program() AND e.member_id = affiliate.current_member()
+     ORDER BY e.enrolled_at, e.course_id
+$$;
+COMMENT ON FUNCTION affiliate_api.my_courses() IS
+    'member: the courses the caller is enrolled in, oldest enrollment first, with their progress.';
+
+-- admin: the program's courses
+
+CREATE FUNCTION affiliate_api.create_course(title text, description text DEFAULT NULL, display_order integer DEFAULT 0,
+                                            published boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.create_course(affiliate.claimed_program(), title, description, display_order, published);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.create_course(text, text, integer, boolean) IS
+    'admin: add a course (unpublished unless asked); audited; returns the course id.';
+
+CREATE FUNCTION affiliate_api.add_module(course_id bigint, title text, description text DEFAULT NULL,
+                                         display_order integer DEFAULT 0, published boolean DEFAULT false,
+                                         pass_mark integer DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.add_module(affiliate.claimed_program(), course_id, title, description, display_order,
+                                published, pass_mark);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.add_module(bigint, text, text, integer, boolean, integer) IS
+    'admin: add a module to a course of the program; pass_mark (percent) requires a passed assessment; audited; returns the module id.';
+
+CREATE FUNCTION affiliate_api.add_topic(module_id bigint, title text, video_source text, video_ref text,
+                                        duration_seconds integer DEFAULT 0, description text DEFAULT NULL,
+                                        display_order integer DEFAULT 0, published boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.add_topic(affiliate.claimed_program(), module_id, title, video_source, video_ref,
+                               duration_seconds, description, display_order, published);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.add_topic(bigint, text, text, text, integer, text, integer, boolean) IS
+    'admin: add a topic (video) to a module of the program; video_ref is validated for its source; audited; returns the topic id.';
+
+CREATE FUNCTION affiliate_api.set_published(kind text, id bigint, published boolean)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_published(affiliate.claimed_program(), kind, id, published);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_published(text, bigint, boolean) IS
+    'admin: publish or unpublish a course, module or topic (kind) of the program; audited.';
+
+CREATE FUNCTION affiliate_api.course_outline_all(course_id bigint)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.course_outline(affiliate.claimed_program(), course_id, true);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.course_outline_all(bigint) IS
+    'admin: a course''s outline with its unpublished modules and topics (and an unpublished course), as JSON.';
+
+CREATE FUNCTION affiliate_api.member_course_progress(member_id bigint, course_id bigint, OUT topics_done integer,
+                                                     OUT topics_total integer, OUT percent numeric,
+                                                     OUT assessments_passed integer, OUT assessments_required integer,
+                                                     OUT completed boolean, OUT certificate_number text)
+    RETURNS record
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    SELECT p.* INTO topics_done, topics_total, percent, assessments_passed, assessments_required, completed,
+                    certificate_number
+      FROM affiliate.course_progress(affiliate.claimed_program(), member_id, course_id) p;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.member_course_progress(bigint, bigint) IS
+    'admin: a member''s progress in a course of the program.';
+
+-- privileges (a new function is executable by PUBLIC until revoked)
+REVOKE ALL ON FUNCTION
+    affiliate_api.course_catalog(),
+    affiliate_api.course_outline(bigint),
+    affiliate_api.enroll(bigint),
+    affiliate_api.record_progress(bigint, integer, boolean),
+    affiliate_api.record_assessment(bigint, integer, integer),
+    affiliate_api.course_progress(bigint),
+    affiliate_api.my_courses(),
+    affiliate_api.create_course(text, text, integer, boolean),
+    affiliate_api.add_module(bigint, text, text, integer, boolean, integer),
+    affiliate_api.add_topic(bigint, text, text, text, integer, text, integer, boolean),
+    affiliate_api.set_published(text, bigint, boolean),
+    affiliate_api.course_outline_all(bigint),
+    affiliate_api.member_course_progress(bigint, bigint)
+FROM PUBLIC;
+-- courses over HTTP (0.5.0)
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.course_catalog(),
+    affiliate_api.course_outline(bigint)
+TO affiliate_anon, affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.enroll(bigint),
+    affiliate_api.record_progress(bigint, integer, boolean),
+    affiliate_api.record_assessment(bigint, integer, integer),
+    affiliate_api.course_progress(bigint),
+    affiliate_api.my_courses()
+TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.create_course(text, text, integer, boolean),
+    affiliate_api.add_module(bigint, text, text, integer, boolean, integer),
+    affiliate_api.add_topic(bigint, text, text, text, integer, text, integer, boolean),
+    affiliate_api.set_published(text, bigint, boolean),
+    affiliate_api.course_outline_all(bigint),
+    affiliate_api.member_course_progress(bigint, bigint)
+TO affiliate_admin;
+GRANT SELECT ON affiliate.course, affiliate.enrollment, affiliate.topic_progress, affiliate.assessment
+    TO affiliate_member, affiliate_admin;
+GRANT SELECT ON affiliate_api.courses, affiliate_api.enrollments, affiliate_api.topic_progress,
+    affiliate_api.assessments TO affiliate_member, affiliate_admin;

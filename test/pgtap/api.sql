@@ -25,9 +25,14 @@ SELECT functions_are('affiliate_api', ARRAY[
     'move_member', 'member_tree', 'record_conversion', 'refund_conversion', 'member_balance',
     'member_transactions', 'withdrawal_queue', 'withdrawal_totals', 'approve_withdrawal',
     'reject_withdrawal', 'complete_withdrawal', 'fail_withdrawal', 'adjust_balance', 'pay_from_wallet',
-    'verify']);
+    'verify',
+    -- courses (0.5.0, test/pgtap/courses_api.sql)
+    'course_catalog', 'course_outline', 'enroll', 'record_progress', 'record_assessment', 'course_progress',
+    'my_courses', 'create_course', 'add_module', 'add_topic', 'set_published', 'course_outline_all',
+    'member_course_progress']);
 SELECT views_are('affiliate_api', ARRAY['program', 'members', 'commissions', 'withdrawals', 'conversions',
-                                        'purchases', 'plans', 'audit_log']);
+                                        'purchases', 'plans', 'audit_log',
+                                        'courses', 'enrollments', 'topic_progress', 'assessments']);
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'affiliate_api'
@@ -79,22 +84,24 @@ SELECT ok(NOT has_schema_privilege('affiliate_anon', 'affiliate', 'USAGE'),
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_anon', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['lookup_code', 'record_click'],
-          'affiliate_anon executes lookup_code and record_click only');
+          ARRAY['course_catalog', 'course_outline', 'lookup_code', 'record_click'],
+          'affiliate_anon executes lookup_code, record_click and the course catalog and outlines only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_member', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['cancel_withdrawal', 'join', 'lookup_code', 'me', 'my_balance', 'my_transactions', 'my_tree',
-                'record_click', 'request_withdrawal'],
+          ARRAY['cancel_withdrawal', 'course_catalog', 'course_outline', 'course_progress', 'enroll', 'join',
+                'lookup_code', 'me', 'my_balance', 'my_courses', 'my_transactions', 'my_tree', 'record_assessment',
+                'record_click', 'record_progress', 'request_withdrawal'],
           'affiliate_member executes the member and anon functions only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['add_member', 'adjust_balance', 'approve_withdrawal', 'complete_withdrawal', 'fail_withdrawal',
-                'lookup_code', 'member_balance', 'member_transactions', 'member_tree', 'move_member',
-                'pay_from_wallet', 'program_settings', 'record_click', 'record_conversion', 'refund_conversion',
-                'reject_withdrawal', 'set_member_status', 'set_plan', 'update_program_settings', 'verify',
-                'withdrawal_queue', 'withdrawal_totals'],
+          ARRAY['add_member', 'add_module', 'add_topic', 'adjust_balance', 'approve_withdrawal',
+                'complete_withdrawal', 'course_catalog', 'course_outline', 'course_outline_all', 'create_course',
+                'fail_withdrawal', 'lookup_code', 'member_balance', 'member_course_progress', 'member_transactions',
+                'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'record_click',
+                'record_conversion', 'refund_conversion', 'reject_withdrawal', 'set_member_status', 'set_plan',
+                'set_published', 'update_program_settings', 'verify', 'withdrawal_queue', 'withdrawal_totals'],
           'affiliate_admin executes the admin and anon functions only');
 
 -- SELECT on views and tables, per role; nobody writes them directly
@@ -107,19 +114,23 @@ SELECT is(ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_nam
                  WHERE n.nspname IN ('affiliate', 'affiliate_api') AND c.relkind IN ('r', 'v', 'S')
                    AND has_table_privilege('affiliate_member', c.oid, 'SELECT')
                  ORDER BY 1),
-          ARRAY['affiliate.commission', 'affiliate.program',
-                'affiliate_api.commissions', 'affiliate_api.members', 'affiliate_api.program',
-                'affiliate_api.purchases', 'affiliate_api.withdrawals'],
-          'affiliate_member selects its five views and the tables behind them (under row-level security)');
+          ARRAY['affiliate.assessment', 'affiliate.commission', 'affiliate.course', 'affiliate.enrollment',
+                'affiliate.program', 'affiliate.topic_progress',
+                'affiliate_api.assessments', 'affiliate_api.commissions', 'affiliate_api.courses',
+                'affiliate_api.enrollments', 'affiliate_api.members', 'affiliate_api.program',
+                'affiliate_api.purchases', 'affiliate_api.topic_progress', 'affiliate_api.withdrawals'],
+          'affiliate_member selects its nine views and the tables behind them (under row-level security)');
 SELECT is(ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                  WHERE n.nspname IN ('affiliate', 'affiliate_api') AND c.relkind IN ('r', 'v', 'S')
                    AND has_table_privilege('affiliate_admin', c.oid, 'SELECT')
                  ORDER BY 1),
-          ARRAY['affiliate.audit_log', 'affiliate.commission', 'affiliate.conversion',
-                'affiliate.plan', 'affiliate.program', 'affiliate_api.audit_log',
-                'affiliate_api.commissions', 'affiliate_api.conversions', 'affiliate_api.members',
-                'affiliate_api.plans', 'affiliate_api.program', 'affiliate_api.withdrawals'],
-          'affiliate_admin selects its seven views and the tables behind them (under row-level security)');
+          ARRAY['affiliate.assessment', 'affiliate.audit_log', 'affiliate.commission', 'affiliate.conversion',
+                'affiliate.course', 'affiliate.enrollment', 'affiliate.plan', 'affiliate.program',
+                'affiliate.topic_progress', 'affiliate_api.assessments', 'affiliate_api.audit_log',
+                'affiliate_api.commissions', 'affiliate_api.conversions', 'affiliate_api.courses',
+                'affiliate_api.enrollments', 'affiliate_api.members', 'affiliate_api.plans', 'affiliate_api.program',
+                'affiliate_api.topic_progress', 'affiliate_api.withdrawals'],
+          'affiliate_admin selects its eleven views and the tables behind them (under row-level security)');
 -- member and withdrawal: only the columns the views show (no keyed hashes)
 SELECT is(ARRAY(SELECT r || ' ' || c.relname || '.' || a.attname
                   FROM unnest(ARRAY['affiliate_member', 'affiliate_admin']) r,

@@ -185,8 +185,8 @@ SELECT ok((SELECT count(DISTINCT v.relname) FROM pg_class v
              JOIN pg_rewrite rw ON rw.ev_class = v.oid
              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
                              AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid
-            WHERE v.relnamespace = 'affiliate_api'::regnamespace AND v.relkind = 'v') = 8,
-          '(the check above saw the tables behind all 8 views)');
+            WHERE v.relnamespace = 'affiliate_api'::regnamespace AND v.relkind = 'v') = 12,
+          '(the check above saw the tables behind all 12 views)');
 
 -- data: orders, commissions and withdrawals for several members of A and B
 SELECT affiliate.set_plan(:pa, 'A', ARRAY[1000, 500], 'amount') IS NOT NULL AS ok \gset
@@ -214,13 +214,15 @@ SELECT (SELECT count(*) FROM affiliate.commission) AS n_commissions,
 SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
                  WHERE c.relnamespace = 'affiliate_api'::regnamespace AND c.relkind = 'v'
                    AND has_table_privilege('affiliate_member', c.oid, 'SELECT') ORDER BY 1),
-          ARRAY['commissions', 'members', 'program', 'purchases', 'withdrawals'],
-          'the views a member may read (each is checked below)');
+          ARRAY['assessments', 'commissions', 'courses', 'enrollments', 'members', 'program', 'purchases',
+                'topic_progress', 'withdrawals'],
+          'the views a member may read (each is checked below; the course views in courses_api.sql)');
 SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
                  WHERE c.relnamespace = 'affiliate'::regnamespace AND c.relkind = 'r'
                    AND has_any_column_privilege('affiliate_member', c.oid, 'SELECT') ORDER BY 1),
-          ARRAY['commission', 'conversion', 'member', 'program', 'withdrawal'],
-          'the tables a member may read (each is checked below)');
+          ARRAY['assessment', 'commission', 'conversion', 'course', 'enrollment', 'member', 'program',
+                'topic_progress', 'withdrawal'],
+          'the tables a member may read (each is checked below; the course tables in courses_api.sql)');
 SET LOCAL ROLE affiliate_member;
 -- alice is a member of both programs under the same external id; the JWT names A
 SELECT set_config('request.jwt.claims', format('{"role": "affiliate_member", "program": %s, "sub": "alice"}', :pa), true) \g /dev/null
@@ -253,8 +255,9 @@ RESET ROLE;
 SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
                  WHERE c.relnamespace = 'affiliate_api'::regnamespace AND c.relkind = 'v'
                    AND has_table_privilege('affiliate_admin', c.oid, 'SELECT') ORDER BY 1),
-          ARRAY['audit_log', 'commissions', 'conversions', 'members', 'plans', 'program', 'withdrawals'],
-          'the views an admin may read (each is checked below)');
+          ARRAY['assessments', 'audit_log', 'commissions', 'conversions', 'courses', 'enrollments', 'members',
+                'plans', 'program', 'topic_progress', 'withdrawals'],
+          'the views an admin may read (each is checked below; the course views in courses_api.sql)');
 SELECT array_agg(id ORDER BY id) AS b_audit FROM affiliate.audit_log WHERE program_id = :pb \gset
 SELECT array_agg(id ORDER BY id) AS b_plans FROM affiliate.plan WHERE program_id = :pb \gset
 SELECT array_agg(id ORDER BY id) AS b_members FROM affiliate.member WHERE program_id = :pb \gset
