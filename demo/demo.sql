@@ -3,8 +3,11 @@
 -- rounding, 24 h hold, ₹500 minimum withdrawal; amounts in paise) with a small
 -- referral tree, a few conversions, a retried webhook, a refund, released
 -- commissions, and wallets: a paid withdrawal, a pending one and a purchase
--- paid from a wallet (docs/wallet.md); at the end, Ravi's balance read as the
--- HTTP API serves it (docs/postgrest.md).  It grows as the loyalty engine lands.
+-- paid from a wallet (docs/wallet.md); Ravi's balance read as the HTTP API
+-- serves it (docs/postgrest.md); at the end a short course built by an admin
+-- and completed by Meena over the HTTP API (docs/certificates.md), with her
+-- certificate verified once certificates are part of the extension.  It grows
+-- as the loyalty engine lands.
 --
 -- It runs as the superuser that `make demo` connects as; an application back
 -- end would run the same SQL as a login granted affiliate_operator.
@@ -104,3 +107,82 @@ SELECT set_config('request.jwt.claims',
 SELECT * FROM affiliate_api.my_balance();
 SELECT withdrawal_id, amount, status, destination_masked FROM affiliate_api.withdrawals ORDER BY withdrawal_id;
 COMMIT;
+
+-- Courses over the HTTP API (docs/certificates.md#http-api).  Priya, an
+-- admin of the shop, builds a short course for the affiliates: two modules,
+-- four topics (a YouTube, a Cloudinary, a Vimeo and a plain video URL); the
+-- second module needs 70 % in its quiz.  Each block is one PostgREST request
+-- (or several in one transaction): the role and the claims of the token.
+BEGIN;
+SET LOCAL ROLE affiliate_admin;
+SELECT set_config('request.jwt.claims',
+                  json_build_object('role', 'affiliate_admin', 'program', :ott, 'sub', 'admin:priya')::text,
+                  true) AS claims \gset
+SELECT affiliate_api.create_course('Earning with the OTT referral programme',
+                                   'How referrals, commissions and payouts work, in 15 minutes.') AS course \gset
+SELECT affiliate_api.add_module(:course, 'Your referral link', display_order => 1, published => true) AS module_link \gset
+SELECT affiliate_api.add_module(:course, 'Commissions and payouts', display_order => 2, published => true,
+                                pass_mark => 70) AS module_payouts \gset
+SELECT affiliate_api.add_topic(:module_link, 'Where to find your code', 'youtube', 'aqz-KE-bpKQ', 180,
+                               display_order => 1, published => true) AS topic_code \gset
+SELECT affiliate_api.add_topic(:module_link, 'Sharing your link', 'cloudinary', 'ott-academy/referrals/sharing-your-link',
+                               240, display_order => 2, published => true) AS topic_share \gset
+SELECT affiliate_api.add_topic(:module_payouts, 'Holds and releases', 'vimeo', '1084537', 300,
+                               display_order => 1, published => true) AS topic_holds \gset
+SELECT affiliate_api.add_topic(:module_payouts, 'Withdrawing to UPI', 'url',
+                               'https://media.example.com/ott-academy/withdrawing-to-upi.mp4', 200,
+                               display_order => 2, published => true) AS topic_upi \gset
+SELECT affiliate_api.set_published('course', :course, true);
+COMMIT;
+
+-- Meena (tg:1003) enrolls from the member app, watches every topic (the
+-- player reports as she goes; a late, smaller report rewinds nothing) and
+-- passes the quiz at the second attempt.
+BEGIN;
+SET LOCAL ROLE affiliate_member;
+SELECT set_config('request.jwt.claims',
+                  json_build_object('role', 'affiliate_member', 'program', :ott, 'sub', 'tg:1003')::text,
+                  true) AS claims \gset
+SELECT affiliate_api.enroll(:course) AS enrolled;
+SELECT count(*) AS reports FROM (
+    SELECT affiliate_api.record_progress(r.topic, r.seconds, r.done)
+      FROM (VALUES (1, :topic_code, 90, false), (2, :topic_code, 180, true), (3, :topic_code, 60, false),
+                   (4, :topic_share, 240, true), (5, :topic_holds, 300, true), (6, :topic_upi, 200, true))
+           AS r(n, topic, seconds, done)
+     ORDER BY r.n) s;
+SELECT passed AS first_attempt_passed FROM affiliate_api.record_assessment(:module_payouts, 6, 10);
+SELECT passed AS second_attempt_passed FROM affiliate_api.record_assessment(:module_payouts, 9, 10);
+COMMIT;
+
+\echo 'The course catalog as anyone sees it (GET /rpc/course_catalog with the site token: role affiliate_anon, program):'
+BEGIN;
+SET LOCAL ROLE affiliate_anon;
+SELECT set_config('request.jwt.claims', json_build_object('role', 'affiliate_anon', 'program', :ott)::text,
+                  true) AS claims \gset
+SELECT course_id, title, modules, topics, duration_seconds FROM affiliate_api.course_catalog();
+COMMIT;
+\echo 'Meena''s progress as PostgREST serves it (POST /rpc/course_progress, her JWT: sub tg:1003):'
+BEGIN;
+SET LOCAL ROLE affiliate_member;
+SELECT set_config('request.jwt.claims',
+                  json_build_object('role', 'affiliate_member', 'program', :ott, 'sub', 'tg:1003')::text,
+                  true) AS claims \gset
+SELECT * FROM affiliate_api.course_progress(:course);
+SELECT topic_id, watched_seconds, completed_at IS NOT NULL AS completed FROM affiliate_api.topic_progress
+ ORDER BY topic_id;
+-- (\gset unsets a variable for NULL: no certificate yet is '')
+SELECT coalesce(certificate_number, '') AS certificate FROM affiliate_api.course_progress(:course) \gset
+COMMIT;
+
+-- Her certificate: issued when she completed the course, checked by anyone
+-- with its number (the signature against the stored facts).
+SELECT to_regprocedure('affiliate.verify_certificate(bigint,text)') IS NOT NULL AS has_certificates \gset
+\if :has_certificates
+\echo 'Her certificate, verified (affiliate.verify_certificate):'
+SELECT valid, status, number, member_external_id, course_title, issued_at::timestamp(0) AS issued_at, key_id
+  FROM affiliate.verify_certificate(:ott, :'certificate');
+\else
+\echo '(this build has no certificates yet: affiliate.verify_certificate does not exist)'
+\endif
+\echo 'Invariants after the course (none broken):'
+SELECT * FROM affiliate.verify(:ott);
