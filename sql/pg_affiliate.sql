@@ -2867,6 +2867,98 @@ COMMENT ON FUNCTION affiliate_api.member_course_progress(bigint, bigint) IS
     'admin: a member''s progress in a course of the program.';
 
 -- ---------------------------------------------------------------------------
+-- HTTP API for certificates (affiliate_api, docs/certificates.md): anyone
+-- holding a token of the program verifies a certificate and reads the public
+-- keys; a member lists their own; the admin revokes and rotates (audited).
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate_api.verify_certificate(certificate_number text)
+    RETURNS TABLE (valid boolean, status text, number text, member_external_id text, course_title text,
+                   issued_at timestamptz, key_id bigint, revoked_at timestamptz, revoke_reason text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT v.valid, v.status, v.number, v.member_external_id, v.course_title, v.issued_at, v.key_id,
+           v.revoked_at, v.revoke_reason
+      FROM affiliate.verify_certificate(affiliate.claimed_program(), certificate_number) v
+$$;
+COMMENT ON FUNCTION affiliate_api.verify_certificate(text) IS
+    'anon, member, admin: check a certificate of the claimed program (valid, revoked, invalid or not_found) and show what it certifies.';
+
+CREATE FUNCTION affiliate_api.certificate_text(certificate_number text)
+    RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT affiliate.certificate_text(affiliate.claimed_program(), certificate_number)
+$$;
+COMMENT ON FUNCTION affiliate_api.certificate_text(text) IS
+    'anon, member, admin: the canonical text a certificate''s signature covers, for verifying it offline.';
+
+CREATE FUNCTION affiliate_api.certificate_public_key()
+    RETURNS TABLE (key_id bigint, algorithm text, public_key_base64 text, created_at timestamptz,
+                   retired_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT k.key_id, k.algorithm, k.public_key_base64, k.created_at, k.retired_at
+      FROM affiliate.certificate_public_key(affiliate.claimed_program()) k
+$$;
+COMMENT ON FUNCTION affiliate_api.certificate_public_key() IS
+    'anon, member, admin: the claimed program''s Ed25519 public keys (base64), retired ones too.';
+
+CREATE FUNCTION affiliate_api.my_certificates()
+    RETURNS TABLE (number text, course_id bigint, course_title text, issued_at timestamptz,
+                   revoked_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT c.number, c.course_id, c.course_title, c.issued_at, c.revoked_at
+      FROM affiliate.certificate c
+     WHERE c.program_id = affiliate.claimed_program() AND c.member_id = affiliate.current_member()
+     ORDER BY c.issued_at, c.id
+$$;
+COMMENT ON FUNCTION affiliate_api.my_certificates() IS
+    'member: the caller''s certificates, oldest first.';
+
+CREATE FUNCTION affiliate_api.revoke_certificate(certificate_number text, reason text)
+    RETURNS timestamptz
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.revoke_certificate(affiliate.claimed_program(), certificate_number, reason);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.revoke_certificate(text, text) IS
+    'admin: revoke a certificate of the program; audited; PT409 when already revoked.';
+
+CREATE FUNCTION affiliate_api.rotate_signing_key()
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.rotate_signing_key(affiliate.claimed_program());
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.rotate_signing_key() IS
+    'admin: retire the program''s signing key and make a new one; old certificates still verify; audited.';
+
+-- ---------------------------------------------------------------------------
 -- Backups: pg_dump dumps the extension as one CREATE EXTENSION and would
 -- leave out every row of its tables; these registrations make it dump the
 -- rows (and the identity sequences' positions) too, so pg_dump / pg_restore
@@ -3103,3 +3195,14 @@ GRANT SELECT ON affiliate.course, affiliate.enrollment, affiliate.topic_progress
     TO affiliate_member, affiliate_admin;
 GRANT SELECT ON affiliate_api.courses, affiliate_api.enrollments, affiliate_api.topic_progress,
     affiliate_api.assessments TO affiliate_member, affiliate_admin;
+-- certificates over HTTP (0.5.0)
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.verify_certificate(text),
+    affiliate_api.certificate_text(text),
+    affiliate_api.certificate_public_key()
+TO affiliate_anon, affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION affiliate_api.my_certificates() TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.revoke_certificate(text, text),
+    affiliate_api.rotate_signing_key()
+TO affiliate_admin;
