@@ -175,14 +175,17 @@ SELECT coalesce(certificate_number, '') AS certificate FROM affiliate_api.course
 COMMIT;
 
 -- Her certificate: issued when she completed the course, checked by anyone
--- with its number (the signature against the stored facts).
-SELECT to_regprocedure('affiliate.verify_certificate(bigint,text)') IS NOT NULL AS has_certificates \gset
-\if :has_certificates
-\echo 'Her certificate, verified (affiliate.verify_certificate):'
+-- with its number (the signature against the stored facts), here as the
+-- public verification page does it: the site token, no login.
+\echo 'Her certificate, verified by anyone (GET /rpc/verify_certificate with the site token):'
+BEGIN;
+SET LOCAL ROLE affiliate_anon;
+SELECT set_config('request.jwt.claims', json_build_object('role', 'affiliate_anon', 'program', :ott)::text,
+                  true) \g /dev/null
 SELECT valid, status, number, member_external_id, course_title, issued_at::timestamp(0) AS issued_at, key_id
-  FROM affiliate.verify_certificate(:ott, :'certificate');
-\else
-\echo '(this build has no certificates yet: affiliate.verify_certificate does not exist)'
-\endif
+  FROM affiliate_api.verify_certificate(:'certificate');
+\echo 'The key to check it offline (GET /rpc/certificate_public_key; docs/keys.md):'
+SELECT key_id, algorithm, public_key_base64 FROM affiliate_api.certificate_public_key();
+COMMIT;
 \echo 'Invariants after the course (none broken):'
 SELECT * FROM affiliate.verify(:ott);
