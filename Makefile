@@ -38,9 +38,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# every object depends on the shared header (PGXS tracks no header
+# every object depends on the headers in src/ (PGXS tracks no header
 # dependencies; a changed struct must rebuild every file that uses it)
-$(OBJS): src/pg_affiliate.h
+$(OBJS): $(wildcard src/*.h)
 
 # The install script is built from one source (as pgvector does).
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql

@@ -52,6 +52,10 @@
  *
  * In both cases the shares never add up to more than A, and the remainder
  * A - sum(shares) is the platform's: share + remainder = amount, exactly.
+ *
+ * The arithmetic itself is plain C without PostgreSQL in split_core.c (so
+ * that test/fuzz/fuzz_split.c exercises the very code the server runs);
+ * this file adds the argument handling and the error messages.
  */
 #include "postgres.h"
 
@@ -61,60 +65,19 @@
 #include "utils/builtins.h"
 
 #include "pg_affiliate.h"
+#include "split_core.h"
 
 /* 100 % in basis points */
-#define AFF_BP_WHOLE	10000
+#define AFF_BP_WHOLE	SPLIT_BP_WHOLE
 /* at most this many rates in one split */
-#define AFF_MAX_RATES	1000
+#define AFF_MAX_RATES	SPLIT_MAX_RATES
 
-#define AFF_UINT128_MAX (~(uint128) 0)
+StaticAssertDecl((int) AFF_ROUND_HALF_UP == (int) SPLIT_ROUND_HALF_UP &&
+				 (int) AFF_ROUND_HALF_EVEN == (int) SPLIT_ROUND_HALF_EVEN &&
+				 (int) AFF_ROUND_DOWN == (int) SPLIT_ROUND_DOWN,
+				 "AffRounding and SplitRounding must agree");
 
 PG_FUNCTION_INFO_V1(affiliate_split);
-
-/*
- * num / den rounded to a multiple of unit by mode, in 128-bit unsigned
- * arithmetic.  num < 2^127, den > 0, unit >= 1.  The result is at most
- * num / den + unit < 2^128, so it cannot overflow; the caller decides
- * whether it fits where it goes.
- */
-static uint128
-RoundDiv128(uint128 num, uint128 den, uint64 unit, AffRounding mode)
-{
-	uint128		d;
-	uint128		q;
-	uint128		r;
-
-	Assert(den > 0 && unit >= 1 && num <= AFF_UINT128_MAX / 2);
-
-	/*
-	 * d = den * unit is the divisor that counts units.  If it does not fit,
-	 * d > 2^128 > 2 * num: the value is below half a unit and rounds to 0 in
-	 * every mode.
-	 */
-	if (den > AFF_UINT128_MAX / unit)
-		return 0;
-	d = den * unit;
-	q = num / d;
-	r = num % d;
-
-	/* compare r with d/2 as r against d - r: no overflow, no halving */
-	switch (mode)
-	{
-		case AFF_ROUND_HALF_UP:
-			if (r >= d - r)
-				q++;
-			break;
-		case AFF_ROUND_HALF_EVEN:
-			if (r > d - r || (r == d - r && (q & 1) != 0))
-				q++;
-			break;
-		case AFF_ROUND_DOWN:
-			break;
-		default:
-			elog(ERROR, "pg_affiliate: unknown rounding mode %d", (int) mode);
-	}
-	return q * unit;
-}
 
 static void
 CheckRoundingUnit(int64 unit)
@@ -157,7 +120,7 @@ AffRoundDiv(int128 num, int128 den, int64 unit, AffRounding mode)
 	CheckRoundingUnit(unit);
 	CheckRoundingMode(mode);
 
-	v = RoundDiv128((uint128) num, (uint128) den, (uint64) unit, mode);
+	v = split_core_round_div((uint128) num, (uint128) den, (uint64) unit, (int) mode);
 	if (v > (uint128) PG_INT64_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -184,86 +147,60 @@ AffParseRounding(const char *name)
 }
 
 /*
- * Split base by rates_bp[0..n-1] into shares[0..n-1] (see the file header).
- * Raises 22023 on bad input.
+ * Split base by rates_bp[0..n-1] into shares[0..n-1] (see the file header;
+ * the arithmetic is split_core() in split_core.c).  Raises 22023 on bad
+ * input.
  */
 void
 AffSplit(int64 base, const int32 *rates_bp, int n, int64 unit,
 		 AffRounding mode, int64 *shares)
 {
-	int64		total_bp = 0;
-	uint128		rounded_sum = 0;
-	int128		cumulative;
-	int64		previous;
-	int			i;
+	SplitError	err = {0};
 
-	if (base < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("amount must not be negative"),
-				 errdetail("The amount is " INT64_FORMAT "; only an amount of zero or more minor units can be split.",
-						   base)));
-	if (n < 0)
-		elog(ERROR, "pg_affiliate: negative number of rates %d", n);
-	if (n > AFF_MAX_RATES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("too many rates"),
-				 errdetail("%d rates were given; at most %d can be split at once.",
-						   n, AFF_MAX_RATES)));
-	CheckRoundingUnit(unit);
-	CheckRoundingMode(mode);
-	for (i = 0; i < n; i++)
+	switch (split_core(base, rates_bp, n, unit, (int) mode, shares, &err))
 	{
-		if (rates_bp[i] < 0 || rates_bp[i] > AFF_BP_WHOLE)
+		case SPLIT_OK:
+			return;
+		case SPLIT_NEGATIVE_AMOUNT:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("rate %d is out of range", i + 1),
+					 errmsg("amount must not be negative"),
+					 errdetail("The amount is " INT64_FORMAT "; only an amount of zero or more minor units can be split.",
+							   base)));
+			break;
+		case SPLIT_NEGATIVE_COUNT:
+			elog(ERROR, "pg_affiliate: negative number of rates %d", n);
+			break;
+		case SPLIT_TOO_MANY_RATES:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("too many rates"),
+					 errdetail("%d rates were given; at most %d can be split at once.",
+							   n, AFF_MAX_RATES)));
+			break;
+		case SPLIT_BAD_UNIT:
+			CheckRoundingUnit(unit);
+			break;
+		case SPLIT_BAD_MODE:
+			CheckRoundingMode(mode);
+			break;
+		case SPLIT_RATE_OUT_OF_RANGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rate %d is out of range", err.rate_index + 1),
 					 errdetail("Rate %d is %d basis points; a rate is from 0 to 10000 basis points (0 %% to 100 %%).",
-							   i + 1, rates_bp[i])));
-		total_bp += rates_bp[i];
+							   err.rate_index + 1, rates_bp[err.rate_index])));
+			break;
+		case SPLIT_RATES_OVER_WHOLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rates add up to more than 100 %%"),
+					 errdetail("The rates add up to " INT64_FORMAT " basis points; at most 10000 (100 %%) can be split.",
+							   err.total_bp)));
+			break;
 	}
-	if (total_bp > AFF_BP_WHOLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rates add up to more than 100 %%"),
-				 errdetail("The rates add up to " INT64_FORMAT " basis points; at most 10000 (100 %%) can be split.",
-						   total_bp)));
-
-	/*
-	 * 1. Each share rounded on its own.  A share that rounds above base
-	 * (possible with a unit larger than the amount) is clamped so that it
-	 * can be stored; its rounded value still counts in full, which sends the
-	 * split to step 2.
-	 */
-	for (i = 0; i < n; i++)
-	{
-		uint128		s;
-
-		s = RoundDiv128((uint128) ((int128) base * rates_bp[i]),
-						AFF_BP_WHOLE, (uint64) unit, mode);
-		rounded_sum += s;
-		shares[i] = s > (uint128) base ? base : (int64) s;
-	}
-	if (rounded_sum <= (uint128) base)
-		return;
-
-	/* 2. Cumulative rounding, clamped to base. */
-	cumulative = 0;
-	previous = 0;
-	for (i = 0; i < n; i++)
-	{
-		uint128		c;
-		int64		clamped;
-
-		cumulative += (int128) base * rates_bp[i];
-		c = RoundDiv128((uint128) cumulative, AFF_BP_WHOLE, (uint64) unit, mode);
-		clamped = c > (uint128) base ? base : (int64) c;
-		Assert(clamped >= previous);
-		shares[i] = clamped - previous;
-		previous = clamped;
-	}
-	Assert(previous <= base);
+	/* every status above returned or raised an error */
+	elog(ERROR, "pg_affiliate: split failed without a reason");
 }
 
 /*

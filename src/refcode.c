@@ -45,11 +45,15 @@
  * Other errors (two wrong characters, a character left out or added) slip
  * through with probability about 1/32.
  *
- * Parsing lives in AffRefcodeParse alone (it never throws on bad input); the
- * type's input function reports its verdict as a soft error where the server
- * has them (PostgreSQL 16+: pg_input_is_valid), and refcode_is_valid() and
- * refcode_error() give the same answer on every version.  New codes come from
- * libsodium's CSPRNG; callers that insert them retry on a collision.
+ * The text form itself (parsing, formatting, the check character) is plain C
+ * without PostgreSQL in refcode_core.c, so that test/fuzz/fuzz_refcode.c
+ * exercises the very code the server runs; this file adds the messages and
+ * the SQL interface.  Parsing lives in AffRefcodeParse alone (it never
+ * throws on bad input); the type's input function reports its verdict as a
+ * soft error where the server has them (PostgreSQL 16+: pg_input_is_valid),
+ * and refcode_is_valid() and refcode_error() give the same answer on every
+ * version.  New codes come from libsodium's CSPRNG; callers that insert them
+ * retry on a collision.
  */
 #include "postgres.h"
 
@@ -63,17 +67,14 @@
 #include "utils/sortsupport.h"
 
 #include "pg_affiliate.h"
+#include "refcode_core.h"
 
-#define REFCODE_VALUE_BITS 60
-#define REFCODE_VALUE_MASK ((UINT64CONST(1) << REFCODE_VALUE_BITS) - 1)
 #define REFCODE_MAX_CHARS (REFCODE_MAX_DIGITS + 1)	/* with the check character */
 #define REFCODE_NEW_MIN_DIGITS 4
 #define REFCODE_NEW_MAX_DIGITS REFCODE_MAX_DIGITS
 
-/* GF(2^5) reduction: x^5 = x^2 + 1 */
-#define REFCODE_GF_POLY 0x25
-
-static const char refcode_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+StaticAssertDecl(REFCODE_MAX_DIGITS == REFCODE_CORE_MAX_DIGITS,
+				 "refcode.c and refcode_core.c must agree on the digit count");
 
 PG_FUNCTION_INFO_V1(refcode_in);
 PG_FUNCTION_INFO_V1(refcode_out);
@@ -93,47 +94,16 @@ PG_FUNCTION_INFO_V1(refcode_is_valid);
 PG_FUNCTION_INFO_V1(refcode_error);
 PG_FUNCTION_INFO_V1(new_refcode);
 
-/* multiply a field element by a = x */
-static inline int
-GfMulA(int t)
-{
-	t <<= 1;
-	if (t & 0x20)
-		t ^= REFCODE_GF_POLY;
-	return t;
-}
-
-/* value of one input character; -1 if it is not a code character */
-static int
-DigitValue(unsigned char c)
-{
-	const char *hit;
-
-	if (c >= 'a' && c <= 'z')
-		c -= 'a' - 'A';
-	if (c == 'O')
-		return 0;
-	if (c == 'I' || c == 'L')
-		return 1;
-	hit = memchr(refcode_alphabet, c, 32);
-	return hit ? (int) (hit - refcode_alphabet) : -1;
-}
-
 static inline int
 RefcodeDigits(uint64 code)
 {
-	return (int) (code >> REFCODE_VALUE_BITS);
+	return refcode_core_digits(code);
 }
 
-/* does the 64-bit pattern follow the layout (1..12 digits, value < 32^n)? */
-static bool
+static inline bool
 RefcodeLayoutValid(uint64 code)
 {
-	int			n = RefcodeDigits(code);
-
-	if (n < 1 || n > REFCODE_MAX_DIGITS)
-		return false;
-	return (code & REFCODE_VALUE_MASK) >> (5 * n) == 0;
+	return refcode_core_layout_valid(code);
 }
 
 static inline int
@@ -172,61 +142,36 @@ BadCharDetail(const char *p, int position)
 bool
 AffRefcodeParse(const char *str, int64 *code, char **detail)
 {
-	int			digits[REFCODE_MAX_CHARS];
-	int			nchars = 0;
-	int			ndigits;
-	uint64		value = 0;
-	int			t = 0;
+	RefcodeParseResult r;
 
 	*detail = NULL;
-	for (const char *p = str; *p; p++)
+	switch (refcode_core_parse(str, &r))
 	{
-		int			d;
-
-		if (*p == '-')
-			continue;
-		d = DigitValue((unsigned char) *p);
-		if (d < 0)
-		{
-			/* everything before p is ASCII: byte offset = character offset */
-			*detail = BadCharDetail(p, (int) (p - str) + 1);
+		case REFCODE_PARSE_OK:
+			*code = (int64) r.code;
+			return true;
+		case REFCODE_PARSE_BAD_CHAR:
+			/* everything before it is ASCII: byte offset = character offset */
+			*detail = BadCharDetail(str + r.bad_offset, (int) r.bad_offset + 1);
 			return false;
-		}
-		if (nchars < REFCODE_MAX_CHARS)
-			digits[nchars] = d;
-		nchars++;
+		case REFCODE_PARSE_BAD_LENGTH:
+			*detail = psprintf("A referral code has 2 to %d characters not counting hyphens "
+							   "(1 to %d data digits and a check character), but this one has %d.",
+							   REFCODE_MAX_CHARS, REFCODE_MAX_DIGITS, (int) r.nchars);
+			return false;
+		case REFCODE_PARSE_BAD_CHECK:
+			*detail = pstrdup("The check character does not match: a character is mistyped "
+							  "or two adjacent characters are swapped.");
+			return false;
 	}
-
-	if (nchars < 2 || nchars > REFCODE_MAX_CHARS)
-	{
-		*detail = psprintf("A referral code has 2 to %d characters not counting hyphens "
-						   "(1 to %d data digits and a check character), but this one has %d.",
-						   REFCODE_MAX_CHARS, REFCODE_MAX_DIGITS, nchars);
-		return false;
-	}
-
-	for (int i = 0; i < nchars; i++)
-		t = GfMulA(t) ^ digits[i];
-	if (t != 0)
-	{
-		*detail = pstrdup("The check character does not match: a character is mistyped "
-						  "or two adjacent characters are swapped.");
-		return false;
-	}
-
-	ndigits = nchars - 1;
-	for (int i = 0; i < ndigits; i++)
-		value = (value << 5) | (uint64) digits[i];
-	*code = (int64) (((uint64) ndigits << REFCODE_VALUE_BITS) | value);
-	return true;
+	elog(ERROR, "pg_affiliate: unknown referral code parse status %d", (int) r.status);
+	pg_unreachable();
 }
 
 char *
 AffRefcodeFormat(int64 code)
 {
 	uint64		c = (uint64) code;
-	int			n;
-	int			t = 0;
 	char	   *buf;
 
 	if (!RefcodeLayoutValid(c))
@@ -237,17 +182,9 @@ AffRefcodeFormat(int64 code)
 						   "and a value below 32 to the power of the digit count.",
 						   REFCODE_MAX_DIGITS)));
 
-	n = RefcodeDigits(c);
-	buf = palloc(n + 2);
-	for (int i = 0; i < n; i++)
-	{
-		int			d = (int) ((c >> (5 * (n - 1 - i))) & 31);
-
-		buf[i] = refcode_alphabet[d];
-		t = GfMulA(t) ^ d;
-	}
-	buf[n] = refcode_alphabet[GfMulA(t)];
-	buf[n + 1] = '\0';
+	buf = palloc(REFCODE_CORE_TEXT_SIZE);
+	if (refcode_core_format(c, buf) == 0)
+		elog(ERROR, "pg_affiliate: could not format referral code %016llX", (unsigned long long) c);
 	return buf;
 }
 
@@ -262,10 +199,8 @@ AffRefcodeRandom(int ndigits)
 				 errmsg("invalid number of referral code digits: %d", ndigits),
 				 errdetail("A referral code has 1 to %d data digits.", REFCODE_MAX_DIGITS)));
 
-	/* 32^n is a power of two: masking uniform random bits stays uniform */
 	randombytes_buf(&value, sizeof(value));
-	value &= (UINT64CONST(1) << (5 * ndigits)) - 1;
-	return (int64) (((uint64) ndigits << REFCODE_VALUE_BITS) | value);
+	return (int64) refcode_core_make(ndigits, value);
 }
 
 /* ---------- I/O ---------- */
