@@ -50,6 +50,9 @@ PACKAGES=(
     "postgresql-$MAJOR-cron"          # pg_cron
     libsodium-dev                     # crypto used by the extension
     pgtap                             # pg_prove
+    clang                             # fuzz harnesses (scripts/fuzz.sh)
+    libclang-rt-dev                   # libFuzzer and clang's sanitizer runtimes
+    llvm                              # llvm-cov, llvm-profdata (make fuzz coverage)
 )
 
 missing=()
