@@ -9,6 +9,10 @@
 #                   server is SIGKILLed and recovered again and again
 #                   (test/crash/crash.sh; CRASH_KILLS, CRASH_SECONDS,
 #                   CRASH_CLIENTS, SEED; the short form runs in make test)
+#   make memcheck   every suite with the extension under AddressSanitizer and
+#                   UBSan, in a private copy of PostgreSQL (scripts/memcheck.sh)
+#   make fuzz       the libFuzzer harnesses of test/fuzz, FUZZ_SECONDS each
+#                   (default 300), with coverage (scripts/fuzz.sh)
 
 EXTENSION   = pg_affiliate
 EXTVERSION  = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
@@ -46,7 +50,7 @@ $(OBJS): $(wildcard src/*.h)
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
 
-.PHONY: test bench demo demo-stop deps crashtest
+.PHONY: test bench demo demo-stop deps crashtest memcheck fuzz
 deps:
 	bash scripts/install-deps.sh
 
@@ -71,3 +75,9 @@ demo:
 
 demo-stop:
 	bash scripts/demo.sh stop
+
+memcheck:
+	PG_CONFIG="$(PG_CONFIG)" bash scripts/memcheck.sh
+
+fuzz:
+	bash scripts/fuzz.sh --coverage
