@@ -235,7 +235,19 @@ for n in "${names[@]}"; do
         [ -f "${covered[0]}" ] || covered=("${CORE_SOURCES[@]}")
         echo "---------- coverage of ${covered[*]} by the corpus of fuzz_$n ----------"
         "$llvmcov" report "$cbin" -instr-profile="$WORK/cov_$n.profdata" \
-            -show-region-summary=false "${covered[@]}" | sed "s|$ROOT/||"
+            -show-region-summary=false "${covered[@]}" |
+            awk -v root="$ROOT/" '
+                # the file name without the checkout path, the columns kept aligned
+                index($0, root) == 1 {
+                    rest = substr($0, length(root) + 1)
+                    n = index(rest, " ")
+                    if (n > 0) {
+                        $0 = substr(rest, 1, n - 1) sprintf("%" length(root) "s", "") substr(rest, n)
+                    } else {
+                        $0 = rest
+                    }
+                }
+                { print }'
         if [ -n "${FUZZ_SHOW_MISSED:-}" ]; then
             "$llvmcov" show "$cbin" -instr-profile="$WORK/cov_$n.profdata" \
                 -show-line-counts-or-regions "${covered[@]}" | grep -E '^ *[0-9]+\| *0\|' || true
