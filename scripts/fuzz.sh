@@ -124,7 +124,7 @@ trap 'exit 143' TERM
 ARTIFACTS=${FUZZ_ARTIFACTS:-$ROOT/test/fuzz/artifacts}
 
 CORE_SOURCES=(src/*_core.c)
-SAN_FLAGS=(-fsanitize=fuzzer,address,undefined,unsigned-integer-overflow,implicit-conversion
+SAN_FLAGS=("-fsanitize=fuzzer,address,undefined,unsigned-integer-overflow,implicit-conversion"
            -fno-sanitize-recover=all)
 COMMON_FLAGS=(-g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Isrc)
 
