@@ -2874,22 +2874,41 @@ COMMENT ON FUNCTION affiliate_api.member_course_progress(bigint, bigint) IS
 CREATE FUNCTION affiliate_api.verify_certificate(certificate_number text)
     RETURNS TABLE (valid boolean, status text, number text, member_external_id text, course_title text,
                    issued_at timestamptz, key_id bigint, revoked_at timestamptz, revoke_reason text)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
+#variable_conflict use_column
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN QUERY
     SELECT v.valid, v.status, v.number, v.member_external_id, v.course_title, v.issued_at, v.key_id,
            v.revoked_at, v.revoke_reason
-      FROM affiliate.verify_certificate(affiliate.claimed_program(), certificate_number) v
+      FROM affiliate.verify_certificate(affiliate.claimed_program(), certificate_number) v;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
 $$;
 COMMENT ON FUNCTION affiliate_api.verify_certificate(text) IS
     'anon, member, admin: check a certificate of the claimed program (valid, revoked, invalid or not_found) and show what it certifies.';
 
 CREATE FUNCTION affiliate_api.certificate_text(certificate_number text)
     RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
-    SELECT affiliate.certificate_text(affiliate.claimed_program(), certificate_number)
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.certificate_text(affiliate.claimed_program(), certificate_number);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+    RETURN NULL;
+END
 $$;
 COMMENT ON FUNCTION affiliate_api.certificate_text(text) IS
     'anon, member, admin: the canonical text a certificate''s signature covers, for verifying it offline.';
@@ -2897,11 +2916,21 @@ COMMENT ON FUNCTION affiliate_api.certificate_text(text) IS
 CREATE FUNCTION affiliate_api.certificate_public_key()
     RETURNS TABLE (key_id bigint, algorithm text, public_key_base64 text, created_at timestamptz,
                    retired_at timestamptz)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
+#variable_conflict use_column
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN QUERY
     SELECT k.key_id, k.algorithm, k.public_key_base64, k.created_at, k.retired_at
-      FROM affiliate.certificate_public_key(affiliate.claimed_program()) k
+      FROM affiliate.certificate_public_key(affiliate.claimed_program()) k;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
 $$;
 COMMENT ON FUNCTION affiliate_api.certificate_public_key() IS
     'anon, member, admin: the claimed program''s Ed25519 public keys (base64), retired ones too.';
