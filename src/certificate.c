@@ -661,8 +661,7 @@ AffCertificateFor(int64 program_id, int64 member_id, int64 course_id)
 char *
 AffIssueCertificate(int64 program_id, int64 member_id, int64 course_id)
 {
-	static PlanSlot sel_member,
-				sel_course,
+	static PlanSlot sel_facts,
 				ins;
 	char	   *existing;
 	CertFacts	f;
@@ -672,26 +671,26 @@ AffIssueCertificate(int64 program_id, int64 member_id, int64 course_id)
 	if (existing != NULL)
 		return existing;
 
+	/* the facts as they are now: the member's external id, the course's title */
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
-	AffExec(&sel_member, "SELECT external_id FROM affiliate.member WHERE program_id = $1 AND id = $2",
-			2, (Oid[]) {INT8OID, INT8OID}, values, NULL, false, 1);
-	if (SPI_processed == 0)
+	values[2] = Int64GetDatum(course_id);
+	AffExec(&sel_facts,
+			"SELECT (SELECT external_id FROM affiliate.member WHERE program_id = $1 AND id = $2), "
+			"       (SELECT title FROM affiliate.course WHERE program_id = $1 AND id = $3)",
+			3, (Oid[]) {INT8OID, INT8OID, INT8OID}, values, NULL, false, 1);
+	f.member_external_id = AffGetText(0, 1);
+	f.course_title = AffGetText(0, 2);
+	if (f.member_external_id == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
 						member_id, program_id)));
-	f.member_external_id = AffGetText(0, 1);
-
-	values[1] = Int64GetDatum(course_id);
-	AffExec(&sel_course, "SELECT title FROM affiliate.course WHERE program_id = $1 AND id = $2",
-			2, (Oid[]) {INT8OID, INT8OID}, values, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (f.course_title == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("course " INT64_FORMAT " does not exist in program " INT64_FORMAT,
 						course_id, program_id)));
-	f.course_title = AffGetText(0, 1);
 
 	f.program_id = program_id;
 	f.member_id = member_id;
