@@ -1553,13 +1553,14 @@ CREATE FUNCTION affiliate.deduct_points(program_id bigint, member_id bigint, poi
 COMMENT ON FUNCTION affiliate.deduct_points(bigint, bigint, bigint, text, text) IS
     'Admin: take usable points, soonest-expiring lots first (23514 when too few); idempotent on source_ref; audited; returns the deduction id.';
 
-CREATE FUNCTION affiliate.expire_points(as_of timestamptz DEFAULT now(), batch_size integer DEFAULT 10000)
+CREATE FUNCTION affiliate.expire_points(as_of timestamptz DEFAULT now(), batch_size integer DEFAULT 10000,
+                                        program_id bigint DEFAULT NULL)
     RETURNS bigint
     LANGUAGE c SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'expire_points';
-COMMENT ON FUNCTION affiliate.expire_points(timestamptz, integer) IS
-    'Job: retire what is left of lots expired by as_of (up to batch_size members, busy ones skipped); returns how many lots.';
+COMMENT ON FUNCTION affiliate.expire_points(timestamptz, integer, bigint) IS
+    'Job: retire what is left of lots expired by as_of (up to batch_size members, busy ones skipped; one program or all); returns how many lots.';
 
 CREATE FUNCTION affiliate.points_balance(program_id bigint, member_id bigint)
     RETURNS TABLE (balance bigint, usable bigint, pending bigint, expiring_30_days bigint, shortfall bigint)
@@ -3350,7 +3351,7 @@ GRANT EXECUTE ON FUNCTION
     affiliate.refund_bill(bigint, text, bigint, text),
     affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text),
     affiliate.deduct_points(bigint, bigint, bigint, text, text),
-    affiliate.expire_points(timestamptz, integer),
+    affiliate.expire_points(timestamptz, integer, bigint),
     affiliate.points_balance(bigint, bigint)
 TO affiliate_operator;
 GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_operator;

@@ -776,9 +776,9 @@ deduct_points(PG_FUNCTION_ARGS)
 
 /*
  * affiliate.expire_points(as_of timestamptz DEFAULT now(), batch_size
- *     integer DEFAULT 10000) RETURNS bigint
+ *     integer DEFAULT 10000, program_id bigint DEFAULT NULL) RETURNS bigint
  *
- * Across programs: members with lots expired by as_of and points left, up
+ * In one program, or across programs when program_id is NULL: members with lots expired by as_of and points left, up
  * to batch_size members; each member's account is locked with SKIP LOCKED
  * (a member being served is left to the next run), the lots' remainders go
  * to the system account loyalty_expired.  Returns how many lots it retired.
@@ -791,6 +791,8 @@ expire_points(PG_FUNCTION_ARGS)
 				retire;
 	TimestampTz as_of;
 	int32		batch;
+	bool		one_program = !PG_ARGISNULL(2);
+	int64		program_id = one_program ? PG_GETARG_INT64(2) : 0;
 	int64		lots = 0;
 	uint64		n,
 				i;
@@ -808,9 +810,10 @@ expire_points(PG_FUNCTION_ARGS)
 	SpiConnect();
 	AffExec(&due,
 			"SELECT DISTINCT program_id, member_id FROM affiliate.points_lot "
-			" WHERE remaining > 0 AND expires_at <= $1 LIMIT $2",
-			2, (Oid[]) {TIMESTAMPTZOID, INT4OID},
-			(Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch)}, NULL, false, 0);
+			" WHERE remaining > 0 AND expires_at <= $1 AND ($3::bigint IS NULL OR program_id = $3) LIMIT $2",
+			3, (Oid[]) {TIMESTAMPTZOID, INT4OID, INT8OID},
+			(Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch), Int64GetDatum(program_id)},
+			one_program ? "  " : "  n", false, 0);
 	n = SPI_processed;
 	progs = palloc(sizeof(int64) * (n + 1));
 	members = palloc(sizeof(int64) * (n + 1));
