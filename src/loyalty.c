@@ -497,6 +497,26 @@ refund_bill(PG_FUNCTION_ARGS)
 	AffRequireProgram(program_id, NULL);
 	SpiConnect();
 
+	/* the bill, locked: refunds of one bill serialise (a replay racing its
+	 * original waits here, then finds it) */
+	AffExec(&bill,
+			"SELECT id, member_id, amount, points, refunded_amount, lot_id FROM affiliate.points_bill "
+			" WHERE program_id = $1 AND external_ref = $2 FOR UPDATE",
+			2, (Oid[]) {INT8OID, TEXTOID},
+			(Datum[]) {Int64GetDatum(program_id), CStringGetTextDatum(ref)}, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("bill \"%s\" does not exist in program " INT64_FORMAT, ref, program_id)));
+	bill_id = AffGetInt64(0, 1, NULL);
+	member_id = AffGetInt64(0, 2, NULL);
+	bill_amount = AffGetInt64(0, 3, NULL);
+	bill_points = AffGetInt64(0, 4, NULL);
+	refunded = AffGetInt64(0, 5, NULL);
+	lot_id = AffGetInt64(0, 6, &isnull);
+	if (isnull)
+		lot_id = 0;
+
 	/* the refund_ref replayed: the same bill and amount, its points again */
 	if (refund_ref != NULL)
 	{
@@ -519,24 +539,6 @@ refund_bill(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* the bill, locked: refunds of one bill serialise */
-	AffExec(&bill,
-			"SELECT id, member_id, amount, points, refunded_amount, lot_id FROM affiliate.points_bill "
-			" WHERE program_id = $1 AND external_ref = $2 FOR UPDATE",
-			2, (Oid[]) {INT8OID, TEXTOID},
-			(Datum[]) {Int64GetDatum(program_id), CStringGetTextDatum(ref)}, NULL, false, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("bill \"%s\" does not exist in program " INT64_FORMAT, ref, program_id)));
-	bill_id = AffGetInt64(0, 1, NULL);
-	member_id = AffGetInt64(0, 2, NULL);
-	bill_amount = AffGetInt64(0, 3, NULL);
-	bill_points = AffGetInt64(0, 4, NULL);
-	refunded = AffGetInt64(0, 5, NULL);
-	lot_id = AffGetInt64(0, 6, &isnull);
-	if (isnull)
-		lot_id = 0;
 	if (!has_amount)
 		amount = bill_amount - refunded;
 	if (amount <= 0)
@@ -608,6 +610,7 @@ award_points(PG_FUNCTION_ARGS)
 	char	   *source_ref = AffTextArg(fcinfo, 5, "source_ref", POINTS_MAX_REF, false);
 	char	   *key = source_ref ? psprintf("award:%s", source_ref) : NULL;
 	int64		lot_id;
+	int			attempt;
 	Datum		values[6];
 	char		nulls[6] = "      ";
 	StringInfoData memo;
@@ -633,33 +636,44 @@ award_points(PG_FUNCTION_ARGS)
 	nulls[4] = has_exp ? ' ' : 'n';
 	values[5] = key ? CStringGetTextDatum(key) : (Datum) 0;
 	nulls[5] = key ? ' ' : 'n';
-	if (key)
+	/*
+	 * A source_ref seen before replays; the insert skips a conflict with an
+	 * award committed meanwhile by another session, which is then replayed.
+	 */
+	for (attempt = 0;; attempt++)
 	{
-		AffExec(&prev,
-				"SELECT id, member_id = $2 AND points = $3 AND reason = $4 "
-				"       AND ($5::timestamptz IS NULL OR expires_at = $5) "
-				"  FROM affiliate.points_lot WHERE program_id = $1 AND source_ref = $6",
+		if (key)
+		{
+			AffExec(&prev,
+					"SELECT id, member_id = $2 AND points = $3 AND reason = $4 "
+					"       AND ($5::timestamptz IS NULL OR expires_at = $5) "
+					"  FROM affiliate.points_lot WHERE program_id = $1 AND source_ref = $6",
+					6, (Oid[]) {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID},
+					values, nulls, false, 1);
+			if (SPI_processed == 1)
+			{
+				if (!AffGetBool(0, 2, NULL))
+					ereport(ERROR,
+							(errcode(ERRCODE_UNIQUE_VIOLATION),
+							 errmsg("points award \"%s\" was already recorded with different inputs", source_ref)));
+				lot_id = AffGetInt64(0, 1, NULL);
+				SPI_finish();
+				PG_RETURN_INT64(lot_id);
+			}
+		}
+		AffExec(&ins,
+				"INSERT INTO affiliate.points_lot (program_id, member_id, points, remaining, expires_at, usable_from, source_ref, reason) "
+				"SELECT $1, $2, $3, $3, coalesce($5, pg_catalog.now() + coalesce(p.lot_lifetime, interval '12 months')), "
+				"       pg_catalog.now(), $6, $4 "
+				"  FROM (SELECT 1) one LEFT JOIN affiliate.points_policy p ON p.program_id = $1 "
+				"ON CONFLICT (program_id, source_ref) DO NOTHING RETURNING id",
 				6, (Oid[]) {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID},
 				values, nulls, false, 1);
 		if (SPI_processed == 1)
-		{
-			if (!AffGetBool(0, 2, NULL))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
-						 errmsg("points award \"%s\" was already recorded with different inputs", source_ref)));
-			lot_id = AffGetInt64(0, 1, NULL);
-			SPI_finish();
-			PG_RETURN_INT64(lot_id);
-		}
+			break;
+		if (attempt > 0)
+			elog(ERROR, "pg_affiliate: points award \"%s\" conflicted but is not visible", source_ref);
 	}
-	AffExec(&ins,
-			"INSERT INTO affiliate.points_lot (program_id, member_id, points, remaining, expires_at, usable_from, source_ref, reason) "
-			"SELECT $1, $2, $3, $3, coalesce($5, pg_catalog.now() + coalesce(p.lot_lifetime, interval '12 months')), "
-			"       pg_catalog.now(), $6, $4 "
-			"  FROM (SELECT 1) one LEFT JOIN affiliate.points_policy p ON p.program_id = $1 "
-			"RETURNING id",
-			6, (Oid[]) {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID},
-			values, nulls, false, 1);
 	lot_id = AffGetInt64(0, 1, NULL);
 	initStringInfo(&memo);
 	appendStringInfo(&memo, "{\"lot_id\": " INT64_FORMAT ", \"reason\": ", lot_id);
