@@ -1409,6 +1409,182 @@ CREATE TRIGGER assessment_certificate
     FOR EACH ROW EXECUTE FUNCTION affiliate.course_certificate();
 
 -- ---------------------------------------------------------------------------
+-- Loyalty points (src/loyalty.c, docs/loyalty.md).  Points are ledger
+-- postings in asset POINTS on the member account kind loyalty_points; each
+-- award is a lot with an expiry and an optional pending period, consumed
+-- soonest-expiring first.  verify() checks that a member's lot remainders
+-- sum to their loyalty_points balance.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.points_rule (
+    program_id  bigint NOT NULL,
+    event       text NOT NULL CHECK (event IN ('bill', 'signup', 'referral_converted', 'course_completed', 'birthday')),
+    points      bigint NOT NULL CHECK (points BETWEEN 0 AND 1000000000),
+    per_amount  bigint NOT NULL DEFAULT 1 CHECK (per_amount BETWEEN 1 AND 1000000000000000),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, event)
+);
+COMMENT ON TABLE affiliate.points_rule IS 'Earning rules: points per event; for bills points per per_amount minor units (times the member''s multiplier).';
+
+CREATE TABLE affiliate.points_policy (
+    program_id    bigint PRIMARY KEY,
+    lot_lifetime  interval NOT NULL CHECK (lot_lifetime > interval '0'),
+    pending_days  integer NOT NULL CHECK (pending_days BETWEEN 0 AND 365),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE affiliate.points_policy IS 'Per program: the lifetime of a lot (default 12 months) and the days before bill points are usable (default 0).';
+
+CREATE TABLE affiliate.points_lot (
+    program_id      bigint NOT NULL,
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    member_id       bigint NOT NULL,
+    points          bigint NOT NULL CHECK (points > 0),
+    remaining       bigint NOT NULL CHECK (remaining >= 0),
+    expired_points  bigint NOT NULL DEFAULT 0 CHECK (expired_points >= 0),
+    expires_at      timestamptz,
+    usable_from     timestamptz NOT NULL,
+    source_ref      text,
+    reason          text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, source_ref),
+    CHECK (remaining + expired_points <= points)
+);
+CREATE INDEX points_lot_member ON affiliate.points_lot (program_id, member_id, expires_at) WHERE remaining > 0;
+CREATE INDEX points_lot_due ON affiliate.points_lot (expires_at) WHERE remaining > 0;
+COMMENT ON TABLE affiliate.points_lot IS 'Points awarded: a lot per award or bill, consumed soonest-expiring first; remainders sum to the member''s loyalty_points balance.';
+
+CREATE TABLE affiliate.points_bill (
+    program_id       bigint NOT NULL,
+    id               bigint GENERATED ALWAYS AS IDENTITY,
+    external_ref     text NOT NULL,
+    member_id        bigint NOT NULL,
+    amount           bigint NOT NULL CHECK (amount > 0),
+    occurred_at      timestamptz NOT NULL,
+    points           bigint NOT NULL CHECK (points >= 0),
+    lot_id           bigint,
+    refunded_amount  bigint NOT NULL DEFAULT 0 CHECK (refunded_amount BETWEEN 0 AND amount),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, external_ref),
+    FOREIGN KEY (program_id, lot_id) REFERENCES affiliate.points_lot (program_id, id)
+);
+COMMENT ON TABLE affiliate.points_bill IS 'Bills that earned points (record_bill), one per external_ref.';
+
+CREATE TABLE affiliate.points_bill_refund (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    bill_id     bigint NOT NULL,
+    refund_ref  text,
+    amount      bigint NOT NULL CHECK (amount > 0),
+    points      bigint NOT NULL CHECK (points >= 0),
+    taken       bigint NOT NULL CHECK (taken >= 0),
+    shortfall   bigint NOT NULL CHECK (shortfall >= 0),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, refund_ref),
+    FOREIGN KEY (program_id, bill_id) REFERENCES affiliate.points_bill (program_id, id),
+    CHECK (taken + shortfall = points)
+);
+COMMENT ON TABLE affiliate.points_bill_refund IS 'Bill refunds: the points due back, those taken and the shortfall the member''s balance could not cover.';
+
+CREATE TABLE affiliate.points_deduction (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    member_id   bigint NOT NULL,
+    points      bigint NOT NULL CHECK (points > 0),
+    reason      text NOT NULL,
+    source_ref  text,
+    journal_id  bigint NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, source_ref)
+);
+COMMENT ON TABLE affiliate.points_deduction IS 'Points deducted by an admin (deduct_points), one per source_ref.';
+
+CREATE FUNCTION affiliate.set_points_rule(program_id bigint, event text, points bigint, per_amount bigint DEFAULT 1)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_points_rule';
+COMMENT ON FUNCTION affiliate.set_points_rule(bigint, text, bigint, bigint) IS
+    'Admin: points per event (bill: per per_amount minor units); 0 turns a rule off; audited.';
+
+CREATE FUNCTION affiliate.set_points_policy(program_id bigint, lot_lifetime interval, pending_days integer DEFAULT 0)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_points_policy';
+COMMENT ON FUNCTION affiliate.set_points_policy(bigint, interval, integer) IS
+    'Admin: the lifetime of new lots and the pending days of bill points; audited.';
+
+CREATE FUNCTION affiliate.record_bill(program_id bigint, external_ref text, member_id bigint, amount bigint,
+                                      occurred_at timestamptz DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'record_bill';
+COMMENT ON FUNCTION affiliate.record_bill(bigint, text, bigint, bigint, timestamptz) IS
+    'Points for a bill (a lot); idempotent on external_ref; returns the points earned.';
+
+CREATE FUNCTION affiliate.refund_bill(program_id bigint, external_ref text, amount bigint DEFAULT NULL,
+                                      refund_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'refund_bill';
+COMMENT ON FUNCTION affiliate.refund_bill(bigint, text, bigint, text) IS
+    'Take a bill''s points back in proportion (all of what is left when amount is NULL); a shortfall is recorded; returns the points taken.';
+
+CREATE FUNCTION affiliate.award_points(program_id bigint, member_id bigint, points bigint, reason text,
+                                       expires_at timestamptz DEFAULT NULL, source_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'award_points';
+COMMENT ON FUNCTION affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text) IS
+    'Admin: award points as a lot usable at once; idempotent on source_ref; audited; returns the lot id.';
+
+CREATE FUNCTION affiliate.deduct_points(program_id bigint, member_id bigint, points bigint, reason text,
+                                        source_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'deduct_points';
+COMMENT ON FUNCTION affiliate.deduct_points(bigint, bigint, bigint, text, text) IS
+    'Admin: take usable points, soonest-expiring lots first (23514 when too few); idempotent on source_ref; audited; returns the deduction id.';
+
+CREATE FUNCTION affiliate.expire_points(as_of timestamptz DEFAULT now(), batch_size integer DEFAULT 10000,
+                                        program_id bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'expire_points';
+COMMENT ON FUNCTION affiliate.expire_points(timestamptz, integer, bigint) IS
+    'Job: retire what is left of lots expired by as_of (up to batch_size members, busy ones skipped; one program or all); returns how many lots.';
+
+CREATE FUNCTION affiliate.points_balance(program_id bigint, member_id bigint)
+    RETURNS TABLE (balance bigint, usable bigint, pending bigint, expiring_30_days bigint, shortfall bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(l.remaining), 0)::bigint,
+           coalesce(sum(l.remaining) FILTER (WHERE l.usable_from <= now()
+                                               AND (l.expires_at IS NULL OR l.expires_at > now())), 0)::bigint,
+           coalesce(sum(l.remaining) FILTER (WHERE l.usable_from > now()
+                                               AND (l.expires_at IS NULL OR l.expires_at > now())), 0)::bigint,
+           coalesce(sum(l.remaining) FILTER (WHERE l.usable_from <= now() AND l.expires_at > now()
+                                               AND l.expires_at <= now() + interval '30 days'), 0)::bigint,
+           (SELECT coalesce(sum(r.shortfall), 0)::bigint
+              FROM affiliate.points_bill_refund r
+              JOIN affiliate.points_bill b ON b.program_id = r.program_id AND b.id = r.bill_id
+             WHERE r.program_id = $1 AND b.member_id = $2)
+      FROM affiliate.points_lot l
+     WHERE l.program_id = $1 AND l.member_id = $2 AND l.remaining > 0
+$$;
+COMMENT ON FUNCTION affiliate.points_balance(bigint, bigint) IS
+    'A member''s points: balance (all lots), usable now, pending, usable and expiring in the next 30 days, and the shortfall of bill refunds.';
+
+-- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
@@ -1700,6 +1876,21 @@ AS $$
      CROSS JOIN LATERAL affiliate.verify_certificate(c.program_id, c.number) v
      WHERE ($1 IS NULL OR c.program_id = $1)
        AND v.status NOT IN ('valid', 'revoked')
+    UNION ALL
+    -- a member's lot remainders sum to their loyalty_points balance
+    SELECT 'points_lots_match_ledger',
+           format('member %s (program %s): lots hold %s points, the ledger %s',
+                  coalesce(b.member_id, l.member_id), coalesce(b.program_id, l.program_id),
+                  coalesce(l.remaining, 0), coalesce(b.balance, 0))
+      FROM (SELECT x.program_id, x.member_id, x.balance FROM affiliate.account_balances x
+             WHERE x.kind = 'loyalty_points' AND x.asset = 'POINTS' AND x.member_id IS NOT NULL
+               AND ($1 IS NULL OR x.program_id = $1)) b
+      FULL JOIN (SELECT y.program_id, y.member_id, sum(y.remaining)::bigint AS remaining
+                   FROM affiliate.points_lot y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id, y.member_id) l
+        ON l.program_id = b.program_id AND l.member_id = b.member_id
+     WHERE coalesce(l.remaining, 0) <> coalesce(b.balance, 0)
 $$;
 COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
 
@@ -1874,6 +2065,19 @@ CREATE POLICY operator_all ON affiliate.topic FOR SELECT TO affiliate_operator U
 CREATE POLICY operator_all ON affiliate.enrollment FOR SELECT TO affiliate_operator USING (true);
 CREATE POLICY operator_all ON affiliate.topic_progress FOR SELECT TO affiliate_operator USING (true);
 CREATE POLICY operator_all ON affiliate.assessment FOR SELECT TO affiliate_operator USING (true);
+-- loyalty points (the operator reads them all)
+ALTER TABLE affiliate.points_rule ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_policy ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_lot ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_bill ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_bill_refund ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_deduction ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.points_rule FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_policy FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_lot FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_bill FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_bill_refund FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_deduction FOR SELECT TO affiliate_operator USING (true);
 -- courses over HTTP (affiliate_api, 0.5.0): the admin reads the claimed
 -- program's courses, enrollments, progress and assessments; a member the
 -- program's published courses and their own enrollments, progress and
@@ -3058,6 +3262,16 @@ SELECT pg_catalog.pg_extension_config_dump('affiliate.signing_key', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.certificate', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.signing_key_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.certificate_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_rule', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction_id_seq', '');
 
 -- ---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; explicit grants per role.
@@ -3128,6 +3342,17 @@ GRANT EXECUTE ON FUNCTION
     affiliate.record_progress(bigint, bigint, bigint, integer, boolean),
     affiliate.record_assessment(bigint, bigint, bigint, integer, integer),
     affiliate.course_progress(bigint, bigint, bigint)
+TO affiliate_operator;
+-- loyalty points
+GRANT EXECUTE ON FUNCTION
+    affiliate.set_points_rule(bigint, text, bigint, bigint),
+    affiliate.set_points_policy(bigint, interval, integer),
+    affiliate.record_bill(bigint, text, bigint, bigint, timestamptz),
+    affiliate.refund_bill(bigint, text, bigint, text),
+    affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text),
+    affiliate.deduct_points(bigint, bigint, bigint, text, text),
+    affiliate.expire_points(timestamptz, integer, bigint),
+    affiliate.points_balance(bigint, bigint)
 TO affiliate_operator;
 GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_operator;
 GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs() TO affiliate_operator;

@@ -227,6 +227,24 @@ BEGIN
 END
 $$;
 
+-- loyalty points (0.6.0) in p1: a rule (1 point per ₹100) and a policy;
+-- bills (one pending, one partly spent and refunded with a shortfall), an
+-- admin award, a deduction and an expired lot
+SELECT affiliate.set_points_rule(:p1, 'bill', 1, 10000);
+SELECT affiliate.set_points_rule(:p1, 'signup', 50);
+SELECT affiliate.set_points_policy(:p1, '12 months', 7);
+SELECT affiliate.record_bill(:p1, 'erp-1', m.id, 420000, now() - interval '20 days') AS points
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:3';
+SELECT affiliate.record_bill(:p1, 'erp-2', m.id, 99900) AS points
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:3';
+SELECT affiliate.award_points(:p1, m.id, 100, 'welcome', now() + interval '1 hour', 'welcome-ott:4') IS NOT NULL AS awarded
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.deduct_points(:p1, m.id, 40, 'gift card', 'gift-ott:3') IS NOT NULL AS deducted
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:3';
+SELECT affiliate.refund_bill(:p1, 'erp-1', 420000, 'erp-1-refund') AS taken;
+SELECT affiliate.expire_points(now() + interval '2 hours') AS lots_expired;
+SELECT shortfall FROM affiliate.points_bill_refund WHERE program_id = :p1;
+
 -- last, a retried join is refused (23505) after drawing an id: member_id_seq
 -- is ahead of the largest member id, as it often is in a live database (a
 -- restore that derived the sequence from the ids would reuse that id)

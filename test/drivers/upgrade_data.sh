@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Upgrades with data (issue 7 §4).  For each released version V (0.1.0,
-# 0.2.0, 0.3.0, 0.4.0), in the driver's database:
+# 0.2.0, 0.3.0, 0.4.0, 0.5.0), in the driver's database:
 #   1. CREATE EXTENSION pg_affiliate VERSION 'V' (its frozen script) and load
 #      a data set through V's API (test/drivers/upgrade_data_V.sql);
 #   2. record every row of every table and view, and every account's
@@ -83,7 +83,7 @@ else
     fail "the update of a 0.1.0 member with two accounts failed: $out"
 fi
 
-for FROM in 0.1.0 0.2.0 0.3.0 0.4.0; do
+for FROM in 0.1.0 0.2.0 0.3.0 0.4.0 0.5.0; do
     echo "---- from $FROM to $TARGET"
     fresh_extension "$FROM"
     if ! PGOPTIONS="$PGOPTIONS -c pg_affiliate.checkpoint_interval=10" \
@@ -147,7 +147,7 @@ for FROM in 0.1.0 0.2.0 0.3.0 0.4.0; do
             "replay of the old conversion ord-10 returned '$got', not '$ORD_COMMISSIONS'"
         one "SELECT count(*) FROM affiliate.refund_conversion(1, 'ord-3', 'partial', 6750, 'rf-3-a')" >/dev/null
     fi
-    if [ "$FROM" = 0.3.0 ] || [ "$FROM" = 0.4.0 ]; then
+    if [ "$FROM" = 0.3.0 ] || [ "$FROM" = 0.4.0 ] || [ "$FROM" = 0.5.0 ]; then
         got=$(one "SELECT affiliate.pay_from_wallet(1, 3, 6400, 'upgrade-7781') =
                           (SELECT id FROM affiliate.journal WHERE program_id = 1 AND idempotency_key = 'wallet_payment:upgrade-7781')")
         check_eq "$got" t "replay of the old wallet payment returns its journal" "replay of the old wallet payment: $got"

@@ -88,3 +88,15 @@ SELECT pg_temp.expect(status = 'failed', 'fail_withdrawal') FROM affiliate.fail_
 SELECT pg_temp.expect(affiliate.move_member(:p, :b, :old) >= 1, 'move_member under an old member');
 SELECT pg_temp.expect(affiliate.fold_balances() >= 0, 'fold_balances');
 SELECT pg_temp.expect(count(*) = 0, 'verify() is empty after the new activity') FROM affiliate.verify();
+
+-- 0.6.0: loyalty points for an old member
+SELECT affiliate.set_points_rule(:p, 'bill', 1, 100) IS NULL AS rule_set \gset
+SELECT pg_temp.expect(affiliate.record_bill(:p, 'upgrade-bill-1', :old, 5000, now() - interval '1 day') = 50,
+                      'record_bill gives an old member 50 points');
+SELECT pg_temp.expect(affiliate.record_bill(:p, 'upgrade-bill-1', :old, 5000) = 50,
+                      'a replayed bill (occurred_at omitted) returns the same points');
+SELECT pg_temp.expect(affiliate.deduct_points(:p, :old, 30, 'upgrade test') > 0, 'deduct_points on the old member');
+SELECT pg_temp.expect(affiliate.refund_bill(:p, 'upgrade-bill-1') = 20, 'refund_bill takes back what is left (20)');
+SELECT pg_temp.expect(shortfall = 30 AND balance = 0, 'points_balance shows the shortfall')
+  FROM affiliate.points_balance(:p, :old);
+SELECT pg_temp.expect(count(*) = 0, 'verify() is empty after the points') FROM affiliate.verify();

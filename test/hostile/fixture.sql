@@ -44,6 +44,12 @@ begin
       insert into hx_fix select x || '_code1', c.code::text from affiliate.member c
         where c.program_id = p and c.external_id = 'hx-' || x || '-1';
       perform affiliate.set_plan(p, 'hx plan ' || x, '{3000,1000,500}', 'profit');
+      -- loyalty points (0.6.0): a bill rule, member 2 has a bill (hx-<x>-bill-1)
+      -- and an award, so deductions and refunds have points to take
+      perform affiliate.set_points_rule(p, 'bill', 1, 100);
+      perform affiliate.record_bill(p, 'hx-' || x || '-bill-1',
+                (select val::bigint from hx_fix where name = x || '_m2'), 100000, now() - interval '1 day');
+      perform affiliate.award_points(p, (select val::bigint from hx_fix where name = x || '_m2'), 500, 'hx fixture');
       -- conversions: ord-1..6 bought by member 4 (pays 2, 3, 1 up the tree)
       for i in 1 .. 6 loop
         perform affiliate.record_conversion(p, 'hx-' || x || '-ord-' || i,

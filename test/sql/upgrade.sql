@@ -135,7 +135,7 @@ SELECT c.oid::regclass AS "not dumped by pg_dump"
    AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'pg_affiliate')::oid[])
  ORDER BY 1;
 
--- the direct 0.2.0 -> 0.3.0 -> 0.4.0 -> 0.5.0 path gives the same catalog as well
+-- the direct 0.2.0 -> 0.3.0 -> 0.4.0 -> 0.5.0 -> 0.6.0 path gives the same catalog as well
 SET client_min_messages = warning;
 DROP EXTENSION pg_affiliate CASCADE;
 CREATE EXTENSION pg_affiliate VERSION '0.2.0';
@@ -149,7 +149,7 @@ UNION ALL
  EXCEPT ALL SELECT 'only in fresh install', item FROM snapshot WHERE path = 'from 0.2.0')
 ORDER BY 1, 2;
 
--- and so does the update of the last release, 0.4.0
+-- and so does the update of 0.4.0
 SET client_min_messages = warning;
 DROP EXTENSION pg_affiliate CASCADE;
 CREATE EXTENSION pg_affiliate VERSION '0.4.0';
@@ -161,6 +161,20 @@ SELECT pg_temp.snap('from 0.4.0');
 UNION ALL
 (SELECT 'only in fresh install', item FROM snapshot WHERE path = 'fresh'
  EXCEPT ALL SELECT 'only in fresh install', item FROM snapshot WHERE path = 'from 0.4.0')
+ORDER BY 1, 2;
+
+-- and so does the update of the last release, 0.5.0
+SET client_min_messages = warning;
+DROP EXTENSION pg_affiliate CASCADE;
+CREATE EXTENSION pg_affiliate VERSION '0.5.0';
+ALTER EXTENSION pg_affiliate UPDATE;
+RESET client_min_messages;
+SELECT pg_temp.snap('from 0.5.0');
+(SELECT 'only after update from 0.5.0' AS "where", item FROM snapshot WHERE path = 'from 0.5.0'
+ EXCEPT ALL SELECT 'only after update from 0.5.0', item FROM snapshot WHERE path = 'fresh')
+UNION ALL
+(SELECT 'only in fresh install', item FROM snapshot WHERE path = 'fresh'
+ EXCEPT ALL SELECT 'only in fresh install', item FROM snapshot WHERE path = 'from 0.5.0')
 ORDER BY 1, 2;
 
 SELECT count(*) > 200 AS many_items FROM snapshot WHERE path = 'fresh';

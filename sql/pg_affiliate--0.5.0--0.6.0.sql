@@ -1,0 +1,547 @@
+-- pg_affiliate 0.5.0 -> 0.6.0: loyalty points (issue 9 §1): earning rules,
+-- points per bill (record_bill, refund_bill), admin awards and deductions,
+-- lots with expiry and a pending period, the expiry job, points_balance; the
+-- objects are the same as in pg_affiliate--0.6.0.sql (test/sql/upgrade.sql
+-- compares the catalogs of both paths).
+
+\echo Use "ALTER EXTENSION pg_affiliate UPDATE TO '0.6.0'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- Loyalty points (src/loyalty.c, docs/loyalty.md).  Points are ledger
+-- postings in asset POINTS on the member account kind loyalty_points; each
+-- award is a lot with an expiry and an optional pending period, consumed
+-- soonest-expiring first.  verify() checks that a member's lot remainders
+-- sum to their loyalty_points balance.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.points_rule (
+    program_id  bigint NOT NULL,
+    event       text NOT NULL CHECK (event IN ('bill', 'signup', 'referral_converted', 'course_completed', 'birthday')),
+    points      bigint NOT NULL CHECK (points BETWEEN 0 AND 1000000000),
+    per_amount  bigint NOT NULL DEFAULT 1 CHECK (per_amount BETWEEN 1 AND 1000000000000000),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, event)
+);
+COMMENT ON TABLE affiliate.points_rule IS 'Earning rules: points per event; for bills points per per_amount minor units (times the member''s multiplier).';
+
+CREATE TABLE affiliate.points_policy (
+    program_id    bigint PRIMARY KEY,
+    lot_lifetime  interval NOT NULL CHECK (lot_lifetime > interval '0'),
+    pending_days  integer NOT NULL CHECK (pending_days BETWEEN 0 AND 365),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE affiliate.points_policy IS 'Per program: the lifetime of a lot (default 12 months) and the days before bill points are usable (default 0).';
+
+CREATE TABLE affiliate.points_lot (
+    program_id      bigint NOT NULL,
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    member_id       bigint NOT NULL,
+    points          bigint NOT NULL CHECK (points > 0),
+    remaining       bigint NOT NULL CHECK (remaining >= 0),
+    expired_points  bigint NOT NULL DEFAULT 0 CHECK (expired_points >= 0),
+    expires_at      timestamptz,
+    usable_from     timestamptz NOT NULL,
+    source_ref      text,
+    reason          text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, source_ref),
+    CHECK (remaining + expired_points <= points)
+);
+CREATE INDEX points_lot_member ON affiliate.points_lot (program_id, member_id, expires_at) WHERE remaining > 0;
+CREATE INDEX points_lot_due ON affiliate.points_lot (expires_at) WHERE remaining > 0;
+COMMENT ON TABLE affiliate.points_lot IS 'Points awarded: a lot per award or bill, consumed soonest-expiring first; remainders sum to the member''s loyalty_points balance.';
+
+CREATE TABLE affiliate.points_bill (
+    program_id       bigint NOT NULL,
+    id               bigint GENERATED ALWAYS AS IDENTITY,
+    external_ref     text NOT NULL,
+    member_id        bigint NOT NULL,
+    amount           bigint NOT NULL CHECK (amount > 0),
+    occurred_at      timestamptz NOT NULL,
+    points           bigint NOT NULL CHECK (points >= 0),
+    lot_id           bigint,
+    refunded_amount  bigint NOT NULL DEFAULT 0 CHECK (refunded_amount BETWEEN 0 AND amount),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, external_ref),
+    FOREIGN KEY (program_id, lot_id) REFERENCES affiliate.points_lot (program_id, id)
+);
+COMMENT ON TABLE affiliate.points_bill IS 'Bills that earned points (record_bill), one per external_ref.';
+
+CREATE TABLE affiliate.points_bill_refund (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    bill_id     bigint NOT NULL,
+    refund_ref  text,
+    amount      bigint NOT NULL CHECK (amount > 0),
+    points      bigint NOT NULL CHECK (points >= 0),
+    taken       bigint NOT NULL CHECK (taken >= 0),
+    shortfall   bigint NOT NULL CHECK (shortfall >= 0),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, refund_ref),
+    FOREIGN KEY (program_id, bill_id) REFERENCES affiliate.points_bill (program_id, id),
+    CHECK (taken + shortfall = points)
+);
+COMMENT ON TABLE affiliate.points_bill_refund IS 'Bill refunds: the points due back, those taken and the shortfall the member''s balance could not cover.';
+
+CREATE TABLE affiliate.points_deduction (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    member_id   bigint NOT NULL,
+    points      bigint NOT NULL CHECK (points > 0),
+    reason      text NOT NULL,
+    source_ref  text,
+    journal_id  bigint NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, source_ref)
+);
+COMMENT ON TABLE affiliate.points_deduction IS 'Points deducted by an admin (deduct_points), one per source_ref.';
+
+CREATE FUNCTION affiliate.set_points_rule(program_id bigint, event text, points bigint, per_amount bigint DEFAULT 1)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_points_rule';
+COMMENT ON FUNCTION affiliate.set_points_rule(bigint, text, bigint, bigint) IS
+    'Admin: points per event (bill: per per_amount minor units); 0 turns a rule off; audited.';
+
+CREATE FUNCTION affiliate.set_points_policy(program_id bigint, lot_lifetime interval, pending_days integer DEFAULT 0)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_points_policy';
+COMMENT ON FUNCTION affiliate.set_points_policy(bigint, interval, integer) IS
+    'Admin: the lifetime of new lots and the pending days of bill points; audited.';
+
+CREATE FUNCTION affiliate.record_bill(program_id bigint, external_ref text, member_id bigint, amount bigint,
+                                      occurred_at timestamptz DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'record_bill';
+COMMENT ON FUNCTION affiliate.record_bill(bigint, text, bigint, bigint, timestamptz) IS
+    'Points for a bill (a lot); idempotent on external_ref; returns the points earned.';
+
+CREATE FUNCTION affiliate.refund_bill(program_id bigint, external_ref text, amount bigint DEFAULT NULL,
+                                      refund_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'refund_bill';
+COMMENT ON FUNCTION affiliate.refund_bill(bigint, text, bigint, text) IS
+    'Take a bill''s points back in proportion (all of what is left when amount is NULL); a shortfall is recorded; returns the points taken.';
+
+CREATE FUNCTION affiliate.award_points(program_id bigint, member_id bigint, points bigint, reason text,
+                                       expires_at timestamptz DEFAULT NULL, source_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'award_points';
+COMMENT ON FUNCTION affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text) IS
+    'Admin: award points as a lot usable at once; idempotent on source_ref; audited; returns the lot id.';
+
+CREATE FUNCTION affiliate.deduct_points(program_id bigint, member_id bigint, points bigint, reason text,
+                                        source_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'deduct_points';
+COMMENT ON FUNCTION affiliate.deduct_points(bigint, bigint, bigint, text, text) IS
+    'Admin: take usable points, soonest-expiring lots first (23514 when too few); idempotent on source_ref; audited; returns the deduction id.';
+
+CREATE FUNCTION affiliate.expire_points(as_of timestamptz DEFAULT now(), batch_size integer DEFAULT 10000,
+                                        program_id bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'expire_points';
+COMMENT ON FUNCTION affiliate.expire_points(timestamptz, integer, bigint) IS
+    'Job: retire what is left of lots expired by as_of (up to batch_size members, busy ones skipped; one program or all); returns how many lots.';
+
+CREATE FUNCTION affiliate.points_balance(program_id bigint, member_id bigint)
+    RETURNS TABLE (balance bigint, usable bigint, pending bigint, expiring_30_days bigint, shortfall bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(l.remaining), 0)::bigint,
+           coalesce(sum(l.remaining) FILTER (WHERE l.usable_from <= now()
+                                               AND (l.expires_at IS NULL OR l.expires_at > now())), 0)::bigint,
+           coalesce(sum(l.remaining) FILTER (WHERE l.usable_from > now()
+                                               AND (l.expires_at IS NULL OR l.expires_at > now())), 0)::bigint,
+           coalesce(sum(l.remaining) FILTER (WHERE l.usable_from <= now() AND l.expires_at > now()
+                                               AND l.expires_at <= now() + interval '30 days'), 0)::bigint,
+           (SELECT coalesce(sum(r.shortfall), 0)::bigint
+              FROM affiliate.points_bill_refund r
+              JOIN affiliate.points_bill b ON b.program_id = r.program_id AND b.id = r.bill_id
+             WHERE r.program_id = $1 AND b.member_id = $2)
+      FROM affiliate.points_lot l
+     WHERE l.program_id = $1 AND l.member_id = $2 AND l.remaining > 0
+$$;
+COMMENT ON FUNCTION affiliate.points_balance(bigint, bigint) IS
+    'A member''s points: balance (all lots), usable now, pending, usable and expiring in the next 30 days, and the shortfall of bill refunds.';
+
+-- verify() gains points_lots_match_ledger (the whole function, as in
+-- pg_affiliate--0.6.0.sql)
+CREATE OR REPLACE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
+    RETURNS TABLE (invariant text, detail text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- every posting's account exists in the posting's program
+    SELECT 'posting_account_exists',
+           format('posting %s of journal %s (program %s) names account %s, which is not in the program',
+                  p.id, p.journal_id, p.program_id, p.account_id)
+      FROM affiliate.posting p
+     WHERE ($1 IS NULL OR p.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.account a
+                        WHERE a.program_id = p.program_id AND a.id = p.account_id)
+    UNION ALL
+    -- every posting's journal exists in the posting's program
+    SELECT 'posting_journal_exists',
+           format('posting %s (program %s) names journal %s, which is not in the program',
+                  p.id, p.program_id, p.journal_id)
+      FROM affiliate.posting p
+     WHERE ($1 IS NULL OR p.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
+                        WHERE j.program_id = p.program_id AND j.id = p.journal_id)
+    UNION ALL
+    -- every member, account and audit row belongs to an existing program
+    SELECT r.invariant, format('%s %s names program %s, which does not exist', r.what, r.id, r.program_id)
+      FROM (SELECT 'member_program_exists' AS invariant, 'member' AS what, x.id, x.program_id
+              FROM affiliate.member x
+            UNION ALL
+            SELECT 'account_program_exists', 'account', x.id, x.program_id FROM affiliate.account x
+            UNION ALL
+            SELECT 'audit_program_exists', 'audit row', x.id, x.program_id FROM affiliate.audit_log x) r
+     WHERE ($1 IS NULL OR r.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = r.program_id)
+    UNION ALL
+    -- every member account belongs to a member of its program
+    SELECT 'account_member_exists',
+           format('account %s (program %s) names member %s, who is not in the program',
+                  a.id, a.program_id, a.member_id)
+      FROM affiliate.account a
+     WHERE ($1 IS NULL OR a.program_id = $1) AND a.member_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = a.program_id AND m.id = a.member_id)
+    UNION ALL
+    -- every journal sums to zero per asset
+    SELECT 'journal_balanced',
+           format('journal %s (program %s): asset %s sums to %s', p.journal_id, p.program_id, a.asset, sum(p.amount))
+      FROM affiliate.posting p
+      JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+     WHERE ($1 IS NULL OR p.program_id = $1)
+     GROUP BY p.program_id, p.journal_id, a.asset
+    HAVING sum(p.amount) <> 0
+    UNION ALL
+    -- every journal has at least two postings
+    SELECT 'journal_has_postings',
+           format('journal %s (program %s) has %s posting(s)', j.id, j.program_id,
+                  (SELECT count(*) FROM affiliate.posting p WHERE p.program_id = j.program_id AND p.journal_id = j.id))
+      FROM affiliate.journal j
+     WHERE ($1 IS NULL OR j.program_id = $1)
+       AND (SELECT count(*) FROM affiliate.posting p WHERE p.program_id = j.program_id AND p.journal_id = j.id) < 2
+    UNION ALL
+    -- every unfolded delta mirrors its posting
+    SELECT 'delta_matches_posting',
+           format('delta of posting %s (program %s) does not match the posting', d.posting_id, d.program_id)
+      FROM affiliate.balance_delta d
+      LEFT JOIN affiliate.posting p ON p.program_id = d.program_id AND p.id = d.posting_id
+     WHERE ($1 IS NULL OR d.program_id = $1)
+       AND (p.id IS NULL OR p.account_id <> d.account_id OR p.amount <> d.amount
+            OR p.posted_at <> d.posted_at)
+    UNION ALL
+    -- each stored balance (plus unfolded deltas) equals the sum of its postings
+    SELECT 'balance_matches_postings',
+           format('account %s (program %s): stored %s + unfolded %s, postings sum to %s',
+                  a.id, a.program_id, a.balance, coalesce(d.s, 0), coalesce(p.s, 0))
+      FROM affiliate.account a
+      LEFT JOIN (SELECT x.program_id, x.account_id, sum(x.amount) AS s FROM affiliate.posting x
+                  WHERE $1 IS NULL OR x.program_id = $1 GROUP BY 1, 2) p
+             ON p.program_id = a.program_id AND p.account_id = a.id
+      LEFT JOIN (SELECT x.program_id, x.account_id, sum(x.amount) AS s FROM affiliate.balance_delta x
+                  WHERE $1 IS NULL OR x.program_id = $1 GROUP BY 1, 2) d
+             ON d.program_id = a.program_id AND d.account_id = a.id
+     WHERE ($1 IS NULL OR a.program_id = $1)
+       AND a.balance + coalesce(d.s, 0) <> coalesce(p.s, 0)
+    UNION ALL
+    -- no forbidden negative balance
+    SELECT 'no_forbidden_negative',
+           format('account %s (program %s, %s) does not allow a negative balance and holds %s',
+                  b.account_id, b.program_id, b.kind, b.balance)
+      FROM affiliate.account_balances b
+     WHERE ($1 IS NULL OR b.program_id = $1)
+       AND NOT b.allow_negative AND b.balance < 0
+    UNION ALL
+    -- every checkpoint equals the sum of the postings up to its time
+    SELECT 'checkpoint_matches_postings',
+           format('checkpoint of account %s (program %s) at %s holds %s, postings up to then sum to %s',
+                  c.account_id, c.program_id, c.at, c.balance,
+                  (SELECT coalesce(sum(p.amount), 0) FROM affiliate.posting p
+                    WHERE p.program_id = c.program_id AND p.account_id = c.account_id AND p.posted_at <= c.at)
+                  - (SELECT coalesce(sum(d.amount), 0) FROM affiliate.balance_delta d
+                      WHERE d.program_id = c.program_id AND d.account_id = c.account_id AND d.posted_at <= c.at))
+      FROM affiliate.balance_checkpoint c
+     WHERE ($1 IS NULL OR c.program_id = $1)
+       AND c.balance <> (SELECT coalesce(sum(p.amount), 0) FROM affiliate.posting p
+                          WHERE p.program_id = c.program_id AND p.account_id = c.account_id AND p.posted_at <= c.at)
+                      - (SELECT coalesce(sum(d.amount), 0) FROM affiliate.balance_delta d
+                          WHERE d.program_id = c.program_id AND d.account_id = c.account_id AND d.posted_at <= c.at)
+    UNION ALL
+    -- pending commissions equal the members' pending balances
+    SELECT 'commission_pending_matches_ledger',
+           format('member %s (program %s): pending balance %s, pending commissions %s',
+                  coalesce(a.member_id, c.beneficiary_id), coalesce(a.program_id, c.program_id),
+                  coalesce(a.balance, 0), coalesce(c.s, 0))
+      FROM (SELECT b.program_id, b.member_id, b.balance
+              FROM affiliate.account_balances b JOIN affiliate.program g ON g.id = b.program_id
+             WHERE b.kind = 'pending' AND b.member_id IS NOT NULL AND b.asset = g.currency
+               AND ($1 IS NULL OR b.program_id = $1)) a
+      FULL JOIN (SELECT x.program_id, x.beneficiary_id, sum(x.amount - x.reversed) AS s
+                   FROM affiliate.commission x
+                  WHERE x.status = 'pending' AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) c
+             ON c.program_id = a.program_id AND c.beneficiary_id = a.member_id
+     WHERE coalesce(a.balance, 0) <> coalesce(c.s, 0)
+    UNION ALL
+    -- released commissions (less what was clawed back) equal what the release
+    -- and refund journals moved on the members' available and owed accounts
+    SELECT 'commission_released_matches_ledger',
+           format('member %s (program %s): released commissions net %s, release/refund postings %s',
+                  coalesce(l.member_id, c.beneficiary_id), coalesce(l.program_id, c.program_id),
+                  coalesce(c.s, 0), coalesce(l.s, 0))
+      FROM (SELECT p.program_id, a.member_id, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind IN ('release', 'refund') AND a.kind IN ('available', 'owed')
+               AND a.member_id IS NOT NULL AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1, 2) l
+      FULL JOIN (SELECT x.program_id, x.beneficiary_id,
+                        sum(x.amount - x.reversed + x.written_off) AS s
+                   FROM affiliate.commission x
+                  WHERE x.released IS NOT NULL AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) c
+             ON c.program_id = l.program_id AND c.beneficiary_id = l.member_id
+     WHERE coalesce(l.s, 0) <> coalesce(c.s, 0)
+    UNION ALL
+    -- what conversions and refunds moved on commission_expense agrees with the
+    -- commissions: amounts paid, less reversals, plus write-offs
+    SELECT 'commission_expense_matches',
+           format('program %s: conversion/refund postings on commission_expense %s, commissions net %s',
+                  coalesce(l.program_id, c.program_id), coalesce(l.s, 0), -coalesce(c.s, 0))
+      FROM (SELECT p.program_id, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind IN ('conversion', 'refund') AND a.kind = 'commission_expense'
+               AND a.member_id IS NULL AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1) l
+      FULL JOIN (SELECT x.program_id, sum(x.amount - x.reversed + x.written_off) AS s
+                   FROM affiliate.commission x
+                  WHERE $1 IS NULL OR x.program_id = $1
+                  GROUP BY 1) c
+             ON c.program_id = l.program_id
+     WHERE coalesce(l.s, 0) <> -coalesce(c.s, 0)
+    UNION ALL
+    -- every commission's beneficiary is a member of the program
+    SELECT 'commission_beneficiary_exists',
+           format('commission %s (program %s) names member %s, who is not in the program',
+                  x.id, x.program_id, x.beneficiary_id)
+      FROM affiliate.commission x
+     WHERE ($1 IS NULL OR x.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = x.program_id AND m.id = x.beneficiary_id)
+    UNION ALL
+    -- every commission's conversion is in the program
+    SELECT 'commission_conversion_exists',
+           format('commission %s (program %s) names conversion %s, which is not in the program',
+                  x.id, x.program_id, x.conversion_id)
+      FROM affiliate.commission x
+     WHERE ($1 IS NULL OR x.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.conversion v
+                        WHERE v.program_id = x.program_id AND v.id = x.conversion_id)
+    UNION ALL
+    -- every conversion's buyer is a member of the program
+    SELECT 'conversion_buyer_exists',
+           format('conversion %s (program %s) names buyer %s, who is not in the program',
+                  v.id, v.program_id, v.buyer_id)
+      FROM affiliate.conversion v
+     WHERE ($1 IS NULL OR v.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = v.program_id AND m.id = v.buyer_id)
+    UNION ALL
+    -- the commissions of a conversion never exceed its amount
+    SELECT 'commissions_within_amount',
+           format('conversion %s (program %s): commissions %s exceed the amount %s',
+                  v.id, v.program_id, sum(x.amount), v.amount)
+      FROM affiliate.conversion v
+      JOIN affiliate.commission x ON x.program_id = v.program_id AND x.conversion_id = v.id
+     WHERE ($1 IS NULL OR v.program_id = $1)
+     GROUP BY v.program_id, v.id, v.amount
+    HAVING sum(x.amount) > v.amount
+    UNION ALL
+    -- a conversion's refunded amount is the sum of its refunds
+    SELECT 'conversion_refunds_match',
+           format('conversion %s (program %s): refunded %s, refunds sum to %s',
+                  v.id, v.program_id, v.refunded,
+                  (SELECT coalesce(sum(r.amount), 0) FROM affiliate.refund r
+                    WHERE r.program_id = v.program_id AND r.conversion_id = v.id))
+      FROM affiliate.conversion v
+     WHERE ($1 IS NULL OR v.program_id = $1)
+       AND v.refunded <> (SELECT coalesce(sum(r.amount), 0) FROM affiliate.refund r
+                           WHERE r.program_id = v.program_id AND r.conversion_id = v.id)
+    UNION ALL
+    -- every click names a member of the program
+    SELECT 'click_member_exists',
+           format('click %s (program %s) names member %s, who is not in the program',
+                  k.id, k.program_id, k.member_id)
+      FROM affiliate.click k
+     WHERE ($1 IS NULL OR k.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = k.program_id AND m.id = k.member_id)
+    UNION ALL
+    -- every member's upline is its sponsor followed by the sponsor's upline
+    SELECT 'upline_matches_sponsor',
+           format('member %s (program %s): upline %s, sponsor %s with upline %s',
+                  m.id, m.program_id, m.upline, m.sponsor_id, s.upline)
+      FROM affiliate.member m
+      LEFT JOIN affiliate.member s ON s.program_id = m.program_id AND s.id = m.sponsor_id
+     WHERE ($1 IS NULL OR m.program_id = $1)
+       AND m.upline IS DISTINCT FROM
+           CASE WHEN m.sponsor_id IS NULL THEN '{}'::bigint[] ELSE array_prepend(s.id, s.upline) END
+    UNION ALL
+    -- withdrawals in flight equal the members' withdrawing (requested) and
+    -- payable (approved) balances
+    SELECT 'withdrawals_match_withdrawing',
+           format('member %s (program %s, %s): %s balance %s, %s withdrawals %s',
+                  coalesce(a.member_id, w.member_id), coalesce(a.program_id, w.program_id),
+                  coalesce(a.asset, w.asset), coalesce(a.kind, w.kind), coalesce(a.balance, 0),
+                  coalesce(w.status, CASE a.kind WHEN 'withdrawing' THEN 'requested' ELSE 'approved' END),
+                  coalesce(w.s, 0))
+      FROM (SELECT b.program_id, b.member_id, b.asset, b.kind, b.balance
+              FROM affiliate.account_balances b
+             WHERE b.kind IN ('withdrawing', 'payable') AND b.member_id IS NOT NULL
+               AND ($1 IS NULL OR b.program_id = $1)) a
+      FULL JOIN (SELECT x.program_id, x.member_id, x.asset, x.status,
+                        CASE x.status WHEN 'requested' THEN 'withdrawing' ELSE 'payable' END AS kind,
+                        sum(x.amount) AS s
+                   FROM affiliate.withdrawal x
+                  WHERE x.status IN ('requested', 'approved') AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2, 3, 4) w
+             ON w.program_id = a.program_id AND w.member_id = a.member_id
+            AND w.asset = a.asset AND w.kind = a.kind
+     WHERE coalesce(a.balance, 0) <> coalesce(w.s, 0)
+    UNION ALL
+    -- paid withdrawals equal what the withdrawal_paid journals moved to payouts
+    SELECT 'withdrawals_paid_match_payouts',
+           format('program %s (%s): paid withdrawals %s, withdrawal_paid postings on payouts %s',
+                  coalesce(l.program_id, w.program_id), coalesce(l.asset, w.asset),
+                  coalesce(w.s, 0), coalesce(l.s, 0))
+      FROM (SELECT p.program_id, a.asset, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind = 'withdrawal_paid' AND a.kind = 'payouts' AND a.member_id IS NULL
+               AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1, 2) l
+      FULL JOIN (SELECT x.program_id, x.asset, sum(x.amount) AS s
+                   FROM affiliate.withdrawal x
+                  WHERE x.status = 'paid' AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) w
+             ON w.program_id = l.program_id AND w.asset = l.asset
+     WHERE coalesce(l.s, 0) <> coalesce(w.s, 0)
+    UNION ALL
+    -- every asset of a program sums to zero over all its accounts
+    SELECT 'asset_sums_to_zero',
+           format('program %s: asset %s sums to %s over all accounts', b.program_id, b.asset, sum(b.balance))
+      FROM affiliate.account_balances b
+     WHERE ($1 IS NULL OR b.program_id = $1)
+     GROUP BY b.program_id, b.asset
+    HAVING sum(b.balance) <> 0
+    UNION ALL
+    -- every certificate's signature checks against the stored facts and the
+    -- key it names (revoked certificates too)
+    SELECT 'certificate_signature_valid',
+           format('certificate %s (program %s, member %s, course %s): %s',
+                  c.number, c.program_id, c.member_id, c.course_id,
+                  CASE v.status WHEN 'not_found' THEN 'its number is not a certificate number'
+                                ELSE 'the signature does not match the stored facts' END)
+      FROM affiliate.certificate c
+     CROSS JOIN LATERAL affiliate.verify_certificate(c.program_id, c.number) v
+     WHERE ($1 IS NULL OR c.program_id = $1)
+       AND v.status NOT IN ('valid', 'revoked')
+    UNION ALL
+    -- a member's lot remainders sum to their loyalty_points balance
+    SELECT 'points_lots_match_ledger',
+           format('member %s (program %s): lots hold %s points, the ledger %s',
+                  coalesce(b.member_id, l.member_id), coalesce(b.program_id, l.program_id),
+                  coalesce(l.remaining, 0), coalesce(b.balance, 0))
+      FROM (SELECT x.program_id, x.member_id, x.balance FROM affiliate.account_balances x
+             WHERE x.kind = 'loyalty_points' AND x.asset = 'POINTS' AND x.member_id IS NOT NULL
+               AND ($1 IS NULL OR x.program_id = $1)) b
+      FULL JOIN (SELECT y.program_id, y.member_id, sum(y.remaining)::bigint AS remaining
+                   FROM affiliate.points_lot y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id, y.member_id) l
+        ON l.program_id = b.program_id AND l.member_id = b.member_id
+     WHERE coalesce(l.remaining, 0) <> coalesce(b.balance, 0)
+$$;
+COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
+
+-- row-level security
+-- loyalty points (the operator reads them all)
+ALTER TABLE affiliate.points_rule ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_policy ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_lot ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_bill ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_bill_refund ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_deduction ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.points_rule FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_policy FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_lot FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_bill FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_bill_refund FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_deduction FOR SELECT TO affiliate_operator USING (true);
+
+-- backups
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_rule', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction_id_seq', '');
+
+-- privileges (a new table or function is open to PUBLIC until revoked)
+REVOKE ALL ON affiliate.points_rule, affiliate.points_policy, affiliate.points_lot, affiliate.points_bill,
+    affiliate.points_bill_refund, affiliate.points_deduction FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.points_lot_id_seq, affiliate.points_bill_id_seq,
+    affiliate.points_bill_refund_id_seq, affiliate.points_deduction_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.set_points_rule(bigint, text, bigint, bigint),
+    affiliate.set_points_policy(bigint, interval, integer),
+    affiliate.record_bill(bigint, text, bigint, bigint, timestamptz),
+    affiliate.refund_bill(bigint, text, bigint, text),
+    affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text),
+    affiliate.deduct_points(bigint, bigint, bigint, text, text),
+    affiliate.expire_points(timestamptz, integer, bigint),
+    affiliate.points_balance(bigint, bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.set_points_rule(bigint, text, bigint, bigint),
+    affiliate.set_points_policy(bigint, interval, integer),
+    affiliate.record_bill(bigint, text, bigint, bigint, timestamptz),
+    affiliate.refund_bill(bigint, text, bigint, text),
+    affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text),
+    affiliate.deduct_points(bigint, bigint, bigint, text, text),
+    affiliate.expire_points(timestamptz, integer, bigint),
+    affiliate.points_balance(bigint, bigint)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.points_rule, affiliate.points_policy, affiliate.points_lot, affiliate.points_bill,
+    affiliate.points_bill_refund, affiliate.points_deduction TO affiliate_operator;
