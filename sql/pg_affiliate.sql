@@ -1585,6 +1585,109 @@ COMMENT ON FUNCTION affiliate.points_balance(bigint, bigint) IS
     'A member''s points: balance (all lots), usable now, pending, usable and expiring in the next 30 days, and the shortfall of bill refunds.';
 
 -- ---------------------------------------------------------------------------
+-- Tiers (src/tier.c, docs/loyalty.md "Tiers").  Ranked tiers per program
+-- with a threshold on qualifying points or spend over a rolling window, an
+-- earning multiplier and benefits; a member upgrades at once (record_bill),
+-- downgrades only by review_tiers() after the grace period; every change in
+-- tier_history.  verify() checks that a member's tier is the last history
+-- row's.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.tier (
+    program_id         bigint NOT NULL,
+    id                 bigint GENERATED ALWAYS AS IDENTITY,
+    name               text NOT NULL CHECK (octet_length(name) BETWEEN 1 AND 64),
+    rank               integer NOT NULL CHECK (rank BETWEEN 0 AND 1000),
+    threshold          bigint NOT NULL CHECK (threshold BETWEEN 0 AND 1000000000000000),
+    basis              text NOT NULL CHECK (basis IN ('points', 'spend')),
+    qualifying_window  interval NOT NULL CHECK (qualifying_window > interval '0'),
+    multiplier_bp      integer NOT NULL CHECK (multiplier_bp BETWEEN 0 AND 1000000),
+    benefits           jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(benefits) = 'object'),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, name),
+    UNIQUE (program_id, rank)
+);
+COMMENT ON TABLE affiliate.tier IS 'Loyalty tiers: rank, threshold on qualifying points or spend over a rolling window, earning multiplier (basis points), benefits.';
+
+CREATE TABLE affiliate.tier_policy (
+    program_id    bigint PRIMARY KEY,
+    grace_period  interval NOT NULL CHECK (grace_period >= interval '0'),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE affiliate.tier_policy IS 'Per program: the grace period before review_tiers() may downgrade a member who stopped qualifying (default 30 days).';
+
+CREATE TABLE affiliate.tier_member (
+    program_id  bigint NOT NULL,
+    member_id   bigint NOT NULL,
+    tier_id     bigint,
+    since       timestamptz NOT NULL,
+    PRIMARY KEY (program_id, member_id),
+    FOREIGN KEY (program_id, tier_id) REFERENCES affiliate.tier (program_id, id)
+);
+COMMENT ON TABLE affiliate.tier_member IS 'A member''s current tier (NULL: none) and since when.';
+
+CREATE TABLE affiliate.tier_history (
+    program_id        bigint NOT NULL,
+    id                bigint GENERATED ALWAYS AS IDENTITY,
+    member_id         bigint NOT NULL,
+    from_tier_id      bigint,
+    to_tier_id        bigint,
+    reason            text NOT NULL CHECK (reason IN ('upgrade', 'downgrade', 'manual')),
+    at                timestamptz NOT NULL,
+    qualifying_value  bigint,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id)
+);
+CREATE INDEX tier_history_member ON affiliate.tier_history (program_id, member_id, id);
+COMMENT ON TABLE affiliate.tier_history IS 'Every tier change of a member, with its reason (upgrade, downgrade, manual).';
+
+CREATE FUNCTION affiliate.set_tier(program_id bigint, name text, rank integer, threshold bigint, basis text,
+                                   qualifying_window interval, multiplier_bp integer DEFAULT 10000,
+                                   benefits jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_tier';
+COMMENT ON FUNCTION affiliate.set_tier(bigint, text, integer, bigint, text, interval, integer, jsonb) IS
+    'Admin: create or change a tier by name; audited; returns the tier id.';
+
+CREATE FUNCTION affiliate.set_tier_policy(program_id bigint, grace_period interval)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_tier_policy';
+COMMENT ON FUNCTION affiliate.set_tier_policy(bigint, interval) IS
+    'Admin: the grace period before a downgrade; audited.';
+
+CREATE FUNCTION affiliate.set_member_tier(program_id bigint, member_id bigint, tier text)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_member_tier';
+COMMENT ON FUNCTION affiliate.set_member_tier(bigint, bigint, text) IS
+    'Admin: put a member in a tier (history reason manual); audited.';
+
+CREATE FUNCTION affiliate.review_tiers(as_of timestamptz DEFAULT now(), program_id bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'review_tiers';
+COMMENT ON FUNCTION affiliate.review_tiers(timestamptz, bigint) IS
+    'Job: upgrades not yet made and downgrades due after the grace period (one program or all); returns how many members changed tier.';
+
+CREATE FUNCTION affiliate.member_tier(program_id bigint, member_id bigint,
+                                      OUT tier text, OUT rank integer, OUT multiplier_bp integer,
+                                      OUT benefits jsonb, OUT since timestamptz, OUT next_tier text,
+                                      OUT next_basis text, OUT qualifying_value bigint,
+                                      OUT next_threshold bigint, OUT downgrade_possible_at timestamptz)
+    RETURNS record
+    LANGUAGE c STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'member_tier';
+COMMENT ON FUNCTION affiliate.member_tier(bigint, bigint) IS
+    'A member''s tier, progress to the next (qualifying value and threshold) and the earliest possible downgrade.';
+
+-- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
@@ -1891,6 +1994,17 @@ AS $$
                   GROUP BY y.program_id, y.member_id) l
         ON l.program_id = b.program_id AND l.member_id = b.member_id
      WHERE coalesce(l.remaining, 0) <> coalesce(b.balance, 0)
+    UNION ALL
+    -- a member's tier is the one their last tier_history row moved them to
+    SELECT 'tier_matches_history',
+           format('member %s (program %s): tier %s, the last tier_history row says %s',
+                  s.member_id, s.program_id, coalesce(s.tier_id::text, 'none'), coalesce(h.to_tier_id::text, 'none'))
+      FROM affiliate.tier_member s
+      LEFT JOIN LATERAL (SELECT y.to_tier_id FROM affiliate.tier_history y
+                          WHERE y.program_id = s.program_id AND y.member_id = s.member_id
+                          ORDER BY y.id DESC LIMIT 1) h ON true
+     WHERE ($1 IS NULL OR s.program_id = $1)
+       AND s.tier_id IS DISTINCT FROM h.to_tier_id
 $$;
 COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
 
@@ -2078,6 +2192,15 @@ CREATE POLICY operator_all ON affiliate.points_lot FOR SELECT TO affiliate_opera
 CREATE POLICY operator_all ON affiliate.points_bill FOR SELECT TO affiliate_operator USING (true);
 CREATE POLICY operator_all ON affiliate.points_bill_refund FOR SELECT TO affiliate_operator USING (true);
 CREATE POLICY operator_all ON affiliate.points_deduction FOR SELECT TO affiliate_operator USING (true);
+-- tiers (the operator reads them all)
+ALTER TABLE affiliate.tier ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.tier_policy ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.tier_member ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.tier_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.tier FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.tier_policy FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.tier_member FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.tier_history FOR SELECT TO affiliate_operator USING (true);
 -- courses over HTTP (affiliate_api, 0.5.0): the admin reads the claimed
 -- program's courses, enrollments, progress and assessments; a member the
 -- program's published courses and their own enrollments, progress and
@@ -3272,6 +3395,13 @@ SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction_id_seq', '');
+-- tiers
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_member', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_history', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_history_id_seq', '');
 
 -- ---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; explicit grants per role.
@@ -3353,6 +3483,14 @@ GRANT EXECUTE ON FUNCTION
     affiliate.deduct_points(bigint, bigint, bigint, text, text),
     affiliate.expire_points(timestamptz, integer, bigint),
     affiliate.points_balance(bigint, bigint)
+TO affiliate_operator;
+-- tiers
+GRANT EXECUTE ON FUNCTION
+    affiliate.set_tier(bigint, text, integer, bigint, text, interval, integer, jsonb),
+    affiliate.set_tier_policy(bigint, interval),
+    affiliate.set_member_tier(bigint, bigint, text),
+    affiliate.review_tiers(timestamptz, bigint),
+    affiliate.member_tier(bigint, bigint)
 TO affiliate_operator;
 GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_operator;
 GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs() TO affiliate_operator;

@@ -90,14 +90,12 @@ CheckPoints(int64 points)
 
 /*
  * The earning multiplier of a member, in basis points (10000 = 1.0).  The
- * one place a tier's multiplier will be looked up; 1.0 until tiers exist.
+ * one place a tier's multiplier is looked up (src/tier.c); inside SPI.
  */
 static int64
 PointsMultiplierBp(int64 program_id, int64 member_id)
 {
-	(void) program_id;
-	(void) member_id;
-	return 10000;
+	return TierMultiplierBp(program_id, member_id);
 }
 
 /* the member's loyalty_points account, created if missing; inside SPI */
@@ -451,6 +449,7 @@ record_bill(PG_FUNCTION_ARGS)
 		PostPoints(program_id, member_id, "points_bill", "loyalty_issued", points,
 				   psprintf("points_bill:%s", ref), &memo);
 	}
+	TierUpgradeNow(program_id, member_id);	/* a threshold crossed: upgrade at once */
 	SPI_finish();
 	PG_RETURN_INT64(points);
 }

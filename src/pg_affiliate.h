@@ -271,6 +271,13 @@ extern int	WalletSpendLegs(const WalletFunds *f, int64 member_id, const char *as
  */
 extern bool AffCourseComplete(int64 program_id, int64 member_id, int64 course_id);
 
+/* ---------- loyalty tiers (tier.c) ---------- */
+
+/* a member's earning multiplier in basis points (10000 without a tier); inside SPI */
+extern int64 TierMultiplierBp(int64 program_id, int64 member_id);
+/* upgrade the member at once if they crossed a tier threshold; inside SPI */
+extern void TierUpgradeNow(int64 program_id, int64 member_id);
+
 /* ---------- referral codes (refcode.c) ---------- */
 
 /*

@@ -245,6 +245,19 @@ SELECT affiliate.refund_bill(:p1, 'erp-1', 420000, 'erp-1-refund') AS taken;
 SELECT affiliate.expire_points(now() + interval '2 hours') AS lots_expired;
 SELECT shortfall FROM affiliate.points_bill_refund WHERE program_id = :p1;
 
+-- tiers (0.6.0) in p1: two tiers and a grace period; ott:4 put in Gold by
+-- hand, ott:3 upgraded to Silver by a bill (tier states and history rows)
+SELECT affiliate.set_tier(:p1, 'Silver', 1, 10, 'points', '12 months', 12500, '{"free_delivery": true}') IS NOT NULL AS tier;
+SELECT affiliate.set_tier(:p1, 'Gold', 2, 1000000, 'spend', '6 months', 15000) IS NOT NULL AS tier;
+SELECT affiliate.set_tier_policy(:p1, '45 days');
+SELECT affiliate.set_member_tier(:p1, m.id, 'Gold')
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.record_bill(:p1, 'erp-3', m.id, 200000) AS points
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:3';
+SELECT t.name FROM affiliate.tier_member s JOIN affiliate.tier t ON t.program_id = s.program_id AND t.id = s.tier_id
+  JOIN affiliate.member m ON m.program_id = s.program_id AND m.id = s.member_id
+ WHERE s.program_id = :p1 ORDER BY m.external_id;
+
 -- last, a retried join is refused (23505) after drawing an id: member_id_seq
 -- is ahead of the largest member id, as it often is in a live database (a
 -- restore that derived the sequence from the ids would reuse that id)

@@ -50,6 +50,9 @@ begin
       perform affiliate.record_bill(p, 'hx-' || x || '-bill-1',
                 (select val::bigint from hx_fix where name = x || '_m2'), 100000, now() - interval '1 day');
       perform affiliate.award_points(p, (select val::bigint from hx_fix where name = x || '_m2'), 500, 'hx fixture');
+      -- tiers (0.6.0): one tier, 'hx tier' (rank 1), which member 2 reaches
+      -- with its 500 awarded points at the next review
+      perform affiliate.set_tier(p, 'hx tier', 1, 100, 'points', '12 months', 12500);
       -- conversions: ord-1..6 bought by member 4 (pays 2, 3, 1 up the tree)
       for i in 1 .. 6 loop
         perform affiliate.record_conversion(p, 'hx-' || x || '-ord-' || i,

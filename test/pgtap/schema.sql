@@ -27,7 +27,9 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      'assessment', 'signing_key', 'certificate',
                                      -- 0.6.0: loyalty points
                                      'points_rule', 'points_policy', 'points_lot', 'points_bill',
-                                     'points_bill_refund', 'points_deduction']);
+                                     'points_bill_refund', 'points_deduction',
+                                     -- 0.6.0: tiers
+                                     'tier', 'tier_policy', 'tier_member', 'tier_history']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -77,9 +79,10 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.points_bill -> affiliate.points_lot', 'affiliate.points_bill_refund -> affiliate.points_bill',
                 'affiliate.program_secret -> affiliate.program',
                 'affiliate.refund -> affiliate.conversion', 'affiliate.signing_key -> affiliate.program',
+                'affiliate.tier_member -> affiliate.tier',
                 'affiliate.topic -> affiliate.course_module', 'affiliate.topic_progress -> affiliate.enrollment',
                 'affiliate.topic_progress -> affiliate.topic', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot and a refund''s bill');
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill and a member''s tier');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
@@ -104,7 +107,7 @@ SELECT is_empty($$
        AND p.provolatile <> 'i'
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
                              'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
-                             'expire_points',
+                             'expire_points', 'review_tiers',
                              'claimed_program', 'current_member', 'claimed_member', 'request_client',
                              'api_error',
                              -- the root key and the sealing of every program's key
