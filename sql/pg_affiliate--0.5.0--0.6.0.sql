@@ -545,3 +545,424 @@ GRANT EXECUTE ON FUNCTION
 TO affiliate_operator;
 GRANT SELECT ON affiliate.points_rule, affiliate.points_policy, affiliate.points_lot, affiliate.points_bill,
     affiliate.points_bill_refund, affiliate.points_deduction TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
+-- Rewards (issue 9 §3; src/reward.c, docs/loyalty.md#rewards).  A catalog of
+-- rewards priced in points, with an optional stock, validity window and
+-- per-member limit; redeem_reward consumes the member's points
+-- soonest-expiring first and posts them to the system account
+-- loyalty_redeemed.  The reward row is locked FOR UPDATE and its stock
+-- decremented in the same transaction, the member's loyalty_points account
+-- is locked before the per-member count: stock and limits hold under any
+-- concurrency.  verify() checks redemptions against loyalty_redeemed.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.reward (
+    program_id        bigint NOT NULL,
+    id                bigint GENERATED ALWAYS AS IDENTITY,
+    name              text NOT NULL,
+    cost_points       bigint NOT NULL CHECK (cost_points BETWEEN 1 AND 1000000000000000),
+    stock             bigint CHECK (stock BETWEEN 0 AND 1000000000000000),
+    valid_from        timestamptz,
+    valid_until       timestamptz,
+    per_member_limit  integer CHECK (per_member_limit BETWEEN 1 AND 1000000),
+    active            boolean NOT NULL DEFAULT true,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, name),
+    CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from)
+);
+COMMENT ON TABLE affiliate.reward IS 'Rewards priced in points: stock (NULL unlimited, never negative), validity window, per-member limit (NULL unlimited).';
+
+CREATE TABLE affiliate.reward_redemption (
+    program_id   bigint NOT NULL,
+    id           bigint GENERATED ALWAYS AS IDENTITY,
+    reward_id    bigint NOT NULL,
+    member_id    bigint NOT NULL,
+    points       bigint NOT NULL CHECK (points > 0),
+    request_ref  text NOT NULL,
+    journal_id   bigint NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, request_ref),
+    FOREIGN KEY (program_id, reward_id) REFERENCES affiliate.reward (program_id, id)
+);
+CREATE INDEX reward_redemption_member ON affiliate.reward_redemption (program_id, member_id, reward_id);
+COMMENT ON TABLE affiliate.reward_redemption IS 'Rewards redeemed (redeem_reward), one per request_ref; points went to loyalty_redeemed.';
+
+CREATE FUNCTION affiliate.add_reward(program_id bigint, name text, cost_points bigint, stock bigint DEFAULT NULL,
+                                     valid_from timestamptz DEFAULT NULL, valid_until timestamptz DEFAULT NULL,
+                                     per_member_limit integer DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'add_reward';
+COMMENT ON FUNCTION affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer) IS
+    'Admin: a new reward (active); stock and per_member_limit NULL are unlimited; audited; returns the reward id.';
+
+CREATE FUNCTION affiliate.set_reward(program_id bigint, reward_id bigint, name text, cost_points bigint,
+                                     stock bigint DEFAULT NULL, valid_from timestamptz DEFAULT NULL,
+                                     valid_until timestamptz DEFAULT NULL, per_member_limit integer DEFAULT NULL,
+                                     active boolean DEFAULT true)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_reward';
+COMMENT ON FUNCTION affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean) IS
+    'Admin: replace every attribute of a reward (the row locked); audited.';
+
+CREATE FUNCTION affiliate.redeem_reward(program_id bigint, member_id bigint, reward_id bigint, request_ref text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'redeem_reward';
+COMMENT ON FUNCTION affiliate.redeem_reward(bigint, bigint, bigint, text) IS
+    'Redeem a reward with usable points, soonest-expiring first; stock and per-member limit enforced under locks; idempotent on request_ref; returns the redemption id.';
+
+ALTER TABLE affiliate.reward ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.reward_redemption ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.reward FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.reward_redemption FOR SELECT TO affiliate_operator USING (true);
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_redemption', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_redemption_id_seq', '');
+
+REVOKE ALL ON affiliate.reward, affiliate.reward_redemption FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.reward_id_seq, affiliate.reward_redemption_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer),
+    affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean),
+    affiliate.redeem_reward(bigint, bigint, bigint, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer),
+    affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean),
+    affiliate.redeem_reward(bigint, bigint, bigint, text)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.reward, affiliate.reward_redemption TO affiliate_operator;
+
+-- verify() gains rewards_match_ledger (the whole function, as in
+-- pg_affiliate--0.6.0.sql)
+CREATE OR REPLACE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
+    RETURNS TABLE (invariant text, detail text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    -- every posting's account exists in the posting's program
+    SELECT 'posting_account_exists',
+           format('posting %s of journal %s (program %s) names account %s, which is not in the program',
+                  p.id, p.journal_id, p.program_id, p.account_id)
+      FROM affiliate.posting p
+     WHERE ($1 IS NULL OR p.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.account a
+                        WHERE a.program_id = p.program_id AND a.id = p.account_id)
+    UNION ALL
+    -- every posting's journal exists in the posting's program
+    SELECT 'posting_journal_exists',
+           format('posting %s (program %s) names journal %s, which is not in the program',
+                  p.id, p.program_id, p.journal_id)
+      FROM affiliate.posting p
+     WHERE ($1 IS NULL OR p.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.journal j
+                        WHERE j.program_id = p.program_id AND j.id = p.journal_id)
+    UNION ALL
+    -- every member, account and audit row belongs to an existing program
+    SELECT r.invariant, format('%s %s names program %s, which does not exist', r.what, r.id, r.program_id)
+      FROM (SELECT 'member_program_exists' AS invariant, 'member' AS what, x.id, x.program_id
+              FROM affiliate.member x
+            UNION ALL
+            SELECT 'account_program_exists', 'account', x.id, x.program_id FROM affiliate.account x
+            UNION ALL
+            SELECT 'audit_program_exists', 'audit row', x.id, x.program_id FROM affiliate.audit_log x) r
+     WHERE ($1 IS NULL OR r.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = r.program_id)
+    UNION ALL
+    -- every member account belongs to a member of its program
+    SELECT 'account_member_exists',
+           format('account %s (program %s) names member %s, who is not in the program',
+                  a.id, a.program_id, a.member_id)
+      FROM affiliate.account a
+     WHERE ($1 IS NULL OR a.program_id = $1) AND a.member_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = a.program_id AND m.id = a.member_id)
+    UNION ALL
+    -- every journal sums to zero per asset
+    SELECT 'journal_balanced',
+           format('journal %s (program %s): asset %s sums to %s', p.journal_id, p.program_id, a.asset, sum(p.amount))
+      FROM affiliate.posting p
+      JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+     WHERE ($1 IS NULL OR p.program_id = $1)
+     GROUP BY p.program_id, p.journal_id, a.asset
+    HAVING sum(p.amount) <> 0
+    UNION ALL
+    -- every journal has at least two postings
+    SELECT 'journal_has_postings',
+           format('journal %s (program %s) has %s posting(s)', j.id, j.program_id,
+                  (SELECT count(*) FROM affiliate.posting p WHERE p.program_id = j.program_id AND p.journal_id = j.id))
+      FROM affiliate.journal j
+     WHERE ($1 IS NULL OR j.program_id = $1)
+       AND (SELECT count(*) FROM affiliate.posting p WHERE p.program_id = j.program_id AND p.journal_id = j.id) < 2
+    UNION ALL
+    -- every unfolded delta mirrors its posting
+    SELECT 'delta_matches_posting',
+           format('delta of posting %s (program %s) does not match the posting', d.posting_id, d.program_id)
+      FROM affiliate.balance_delta d
+      LEFT JOIN affiliate.posting p ON p.program_id = d.program_id AND p.id = d.posting_id
+     WHERE ($1 IS NULL OR d.program_id = $1)
+       AND (p.id IS NULL OR p.account_id <> d.account_id OR p.amount <> d.amount
+            OR p.posted_at <> d.posted_at)
+    UNION ALL
+    -- each stored balance (plus unfolded deltas) equals the sum of its postings
+    SELECT 'balance_matches_postings',
+           format('account %s (program %s): stored %s + unfolded %s, postings sum to %s',
+                  a.id, a.program_id, a.balance, coalesce(d.s, 0), coalesce(p.s, 0))
+      FROM affiliate.account a
+      LEFT JOIN (SELECT x.program_id, x.account_id, sum(x.amount) AS s FROM affiliate.posting x
+                  WHERE $1 IS NULL OR x.program_id = $1 GROUP BY 1, 2) p
+             ON p.program_id = a.program_id AND p.account_id = a.id
+      LEFT JOIN (SELECT x.program_id, x.account_id, sum(x.amount) AS s FROM affiliate.balance_delta x
+                  WHERE $1 IS NULL OR x.program_id = $1 GROUP BY 1, 2) d
+             ON d.program_id = a.program_id AND d.account_id = a.id
+     WHERE ($1 IS NULL OR a.program_id = $1)
+       AND a.balance + coalesce(d.s, 0) <> coalesce(p.s, 0)
+    UNION ALL
+    -- no forbidden negative balance
+    SELECT 'no_forbidden_negative',
+           format('account %s (program %s, %s) does not allow a negative balance and holds %s',
+                  b.account_id, b.program_id, b.kind, b.balance)
+      FROM affiliate.account_balances b
+     WHERE ($1 IS NULL OR b.program_id = $1)
+       AND NOT b.allow_negative AND b.balance < 0
+    UNION ALL
+    -- every checkpoint equals the sum of the postings up to its time
+    SELECT 'checkpoint_matches_postings',
+           format('checkpoint of account %s (program %s) at %s holds %s, postings up to then sum to %s',
+                  c.account_id, c.program_id, c.at, c.balance,
+                  (SELECT coalesce(sum(p.amount), 0) FROM affiliate.posting p
+                    WHERE p.program_id = c.program_id AND p.account_id = c.account_id AND p.posted_at <= c.at)
+                  - (SELECT coalesce(sum(d.amount), 0) FROM affiliate.balance_delta d
+                      WHERE d.program_id = c.program_id AND d.account_id = c.account_id AND d.posted_at <= c.at))
+      FROM affiliate.balance_checkpoint c
+     WHERE ($1 IS NULL OR c.program_id = $1)
+       AND c.balance <> (SELECT coalesce(sum(p.amount), 0) FROM affiliate.posting p
+                          WHERE p.program_id = c.program_id AND p.account_id = c.account_id AND p.posted_at <= c.at)
+                      - (SELECT coalesce(sum(d.amount), 0) FROM affiliate.balance_delta d
+                          WHERE d.program_id = c.program_id AND d.account_id = c.account_id AND d.posted_at <= c.at)
+    UNION ALL
+    -- pending commissions equal the members' pending balances
+    SELECT 'commission_pending_matches_ledger',
+           format('member %s (program %s): pending balance %s, pending commissions %s',
+                  coalesce(a.member_id, c.beneficiary_id), coalesce(a.program_id, c.program_id),
+                  coalesce(a.balance, 0), coalesce(c.s, 0))
+      FROM (SELECT b.program_id, b.member_id, b.balance
+              FROM affiliate.account_balances b JOIN affiliate.program g ON g.id = b.program_id
+             WHERE b.kind = 'pending' AND b.member_id IS NOT NULL AND b.asset = g.currency
+               AND ($1 IS NULL OR b.program_id = $1)) a
+      FULL JOIN (SELECT x.program_id, x.beneficiary_id, sum(x.amount - x.reversed) AS s
+                   FROM affiliate.commission x
+                  WHERE x.status = 'pending' AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) c
+             ON c.program_id = a.program_id AND c.beneficiary_id = a.member_id
+     WHERE coalesce(a.balance, 0) <> coalesce(c.s, 0)
+    UNION ALL
+    -- released commissions (less what was clawed back) equal what the release
+    -- and refund journals moved on the members' available and owed accounts
+    SELECT 'commission_released_matches_ledger',
+           format('member %s (program %s): released commissions net %s, release/refund postings %s',
+                  coalesce(l.member_id, c.beneficiary_id), coalesce(l.program_id, c.program_id),
+                  coalesce(c.s, 0), coalesce(l.s, 0))
+      FROM (SELECT p.program_id, a.member_id, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind IN ('release', 'refund') AND a.kind IN ('available', 'owed')
+               AND a.member_id IS NOT NULL AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1, 2) l
+      FULL JOIN (SELECT x.program_id, x.beneficiary_id,
+                        sum(x.amount - x.reversed + x.written_off) AS s
+                   FROM affiliate.commission x
+                  WHERE x.released IS NOT NULL AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) c
+             ON c.program_id = l.program_id AND c.beneficiary_id = l.member_id
+     WHERE coalesce(l.s, 0) <> coalesce(c.s, 0)
+    UNION ALL
+    -- what conversions and refunds moved on commission_expense agrees with the
+    -- commissions: amounts paid, less reversals, plus write-offs
+    SELECT 'commission_expense_matches',
+           format('program %s: conversion/refund postings on commission_expense %s, commissions net %s',
+                  coalesce(l.program_id, c.program_id), coalesce(l.s, 0), -coalesce(c.s, 0))
+      FROM (SELECT p.program_id, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind IN ('conversion', 'refund') AND a.kind = 'commission_expense'
+               AND a.member_id IS NULL AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1) l
+      FULL JOIN (SELECT x.program_id, sum(x.amount - x.reversed + x.written_off) AS s
+                   FROM affiliate.commission x
+                  WHERE $1 IS NULL OR x.program_id = $1
+                  GROUP BY 1) c
+             ON c.program_id = l.program_id
+     WHERE coalesce(l.s, 0) <> -coalesce(c.s, 0)
+    UNION ALL
+    -- every commission's beneficiary is a member of the program
+    SELECT 'commission_beneficiary_exists',
+           format('commission %s (program %s) names member %s, who is not in the program',
+                  x.id, x.program_id, x.beneficiary_id)
+      FROM affiliate.commission x
+     WHERE ($1 IS NULL OR x.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = x.program_id AND m.id = x.beneficiary_id)
+    UNION ALL
+    -- every commission's conversion is in the program
+    SELECT 'commission_conversion_exists',
+           format('commission %s (program %s) names conversion %s, which is not in the program',
+                  x.id, x.program_id, x.conversion_id)
+      FROM affiliate.commission x
+     WHERE ($1 IS NULL OR x.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.conversion v
+                        WHERE v.program_id = x.program_id AND v.id = x.conversion_id)
+    UNION ALL
+    -- every conversion's buyer is a member of the program
+    SELECT 'conversion_buyer_exists',
+           format('conversion %s (program %s) names buyer %s, who is not in the program',
+                  v.id, v.program_id, v.buyer_id)
+      FROM affiliate.conversion v
+     WHERE ($1 IS NULL OR v.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = v.program_id AND m.id = v.buyer_id)
+    UNION ALL
+    -- the commissions of a conversion never exceed its amount
+    SELECT 'commissions_within_amount',
+           format('conversion %s (program %s): commissions %s exceed the amount %s',
+                  v.id, v.program_id, sum(x.amount), v.amount)
+      FROM affiliate.conversion v
+      JOIN affiliate.commission x ON x.program_id = v.program_id AND x.conversion_id = v.id
+     WHERE ($1 IS NULL OR v.program_id = $1)
+     GROUP BY v.program_id, v.id, v.amount
+    HAVING sum(x.amount) > v.amount
+    UNION ALL
+    -- a conversion's refunded amount is the sum of its refunds
+    SELECT 'conversion_refunds_match',
+           format('conversion %s (program %s): refunded %s, refunds sum to %s',
+                  v.id, v.program_id, v.refunded,
+                  (SELECT coalesce(sum(r.amount), 0) FROM affiliate.refund r
+                    WHERE r.program_id = v.program_id AND r.conversion_id = v.id))
+      FROM affiliate.conversion v
+     WHERE ($1 IS NULL OR v.program_id = $1)
+       AND v.refunded <> (SELECT coalesce(sum(r.amount), 0) FROM affiliate.refund r
+                           WHERE r.program_id = v.program_id AND r.conversion_id = v.id)
+    UNION ALL
+    -- every click names a member of the program
+    SELECT 'click_member_exists',
+           format('click %s (program %s) names member %s, who is not in the program',
+                  k.id, k.program_id, k.member_id)
+      FROM affiliate.click k
+     WHERE ($1 IS NULL OR k.program_id = $1)
+       AND NOT EXISTS (SELECT 1 FROM affiliate.member m
+                        WHERE m.program_id = k.program_id AND m.id = k.member_id)
+    UNION ALL
+    -- every member's upline is its sponsor followed by the sponsor's upline
+    SELECT 'upline_matches_sponsor',
+           format('member %s (program %s): upline %s, sponsor %s with upline %s',
+                  m.id, m.program_id, m.upline, m.sponsor_id, s.upline)
+      FROM affiliate.member m
+      LEFT JOIN affiliate.member s ON s.program_id = m.program_id AND s.id = m.sponsor_id
+     WHERE ($1 IS NULL OR m.program_id = $1)
+       AND m.upline IS DISTINCT FROM
+           CASE WHEN m.sponsor_id IS NULL THEN '{}'::bigint[] ELSE array_prepend(s.id, s.upline) END
+    UNION ALL
+    -- withdrawals in flight equal the members' withdrawing (requested) and
+    -- payable (approved) balances
+    SELECT 'withdrawals_match_withdrawing',
+           format('member %s (program %s, %s): %s balance %s, %s withdrawals %s',
+                  coalesce(a.member_id, w.member_id), coalesce(a.program_id, w.program_id),
+                  coalesce(a.asset, w.asset), coalesce(a.kind, w.kind), coalesce(a.balance, 0),
+                  coalesce(w.status, CASE a.kind WHEN 'withdrawing' THEN 'requested' ELSE 'approved' END),
+                  coalesce(w.s, 0))
+      FROM (SELECT b.program_id, b.member_id, b.asset, b.kind, b.balance
+              FROM affiliate.account_balances b
+             WHERE b.kind IN ('withdrawing', 'payable') AND b.member_id IS NOT NULL
+               AND ($1 IS NULL OR b.program_id = $1)) a
+      FULL JOIN (SELECT x.program_id, x.member_id, x.asset, x.status,
+                        CASE x.status WHEN 'requested' THEN 'withdrawing' ELSE 'payable' END AS kind,
+                        sum(x.amount) AS s
+                   FROM affiliate.withdrawal x
+                  WHERE x.status IN ('requested', 'approved') AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2, 3, 4) w
+             ON w.program_id = a.program_id AND w.member_id = a.member_id
+            AND w.asset = a.asset AND w.kind = a.kind
+     WHERE coalesce(a.balance, 0) <> coalesce(w.s, 0)
+    UNION ALL
+    -- paid withdrawals equal what the withdrawal_paid journals moved to payouts
+    SELECT 'withdrawals_paid_match_payouts',
+           format('program %s (%s): paid withdrawals %s, withdrawal_paid postings on payouts %s',
+                  coalesce(l.program_id, w.program_id), coalesce(l.asset, w.asset),
+                  coalesce(w.s, 0), coalesce(l.s, 0))
+      FROM (SELECT p.program_id, a.asset, sum(p.amount) AS s
+              FROM affiliate.posting p
+              JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+              JOIN affiliate.account a ON a.program_id = p.program_id AND a.id = p.account_id
+             WHERE j.kind = 'withdrawal_paid' AND a.kind = 'payouts' AND a.member_id IS NULL
+               AND ($1 IS NULL OR p.program_id = $1)
+             GROUP BY 1, 2) l
+      FULL JOIN (SELECT x.program_id, x.asset, sum(x.amount) AS s
+                   FROM affiliate.withdrawal x
+                  WHERE x.status = 'paid' AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY 1, 2) w
+             ON w.program_id = l.program_id AND w.asset = l.asset
+     WHERE coalesce(l.s, 0) <> coalesce(w.s, 0)
+    UNION ALL
+    -- every asset of a program sums to zero over all its accounts
+    SELECT 'asset_sums_to_zero',
+           format('program %s: asset %s sums to %s over all accounts', b.program_id, b.asset, sum(b.balance))
+      FROM affiliate.account_balances b
+     WHERE ($1 IS NULL OR b.program_id = $1)
+     GROUP BY b.program_id, b.asset
+    HAVING sum(b.balance) <> 0
+    UNION ALL
+    -- every certificate's signature checks against the stored facts and the
+    -- key it names (revoked certificates too)
+    SELECT 'certificate_signature_valid',
+           format('certificate %s (program %s, member %s, course %s): %s',
+                  c.number, c.program_id, c.member_id, c.course_id,
+                  CASE v.status WHEN 'not_found' THEN 'its number is not a certificate number'
+                                ELSE 'the signature does not match the stored facts' END)
+      FROM affiliate.certificate c
+     CROSS JOIN LATERAL affiliate.verify_certificate(c.program_id, c.number) v
+     WHERE ($1 IS NULL OR c.program_id = $1)
+       AND v.status NOT IN ('valid', 'revoked')
+    UNION ALL
+    -- a member's lot remainders sum to their loyalty_points balance
+    SELECT 'points_lots_match_ledger',
+           format('member %s (program %s): lots hold %s points, the ledger %s',
+                  coalesce(b.member_id, l.member_id), coalesce(b.program_id, l.program_id),
+                  coalesce(l.remaining, 0), coalesce(b.balance, 0))
+      FROM (SELECT x.program_id, x.member_id, x.balance FROM affiliate.account_balances x
+             WHERE x.kind = 'loyalty_points' AND x.asset = 'POINTS' AND x.member_id IS NOT NULL
+               AND ($1 IS NULL OR x.program_id = $1)) b
+      FULL JOIN (SELECT y.program_id, y.member_id, sum(y.remaining)::bigint AS remaining
+                   FROM affiliate.points_lot y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id, y.member_id) l
+        ON l.program_id = b.program_id AND l.member_id = b.member_id
+     WHERE coalesce(l.remaining, 0) <> coalesce(b.balance, 0)
+    UNION ALL
+    -- redeemed rewards' points equal what went to loyalty_redeemed
+    SELECT 'rewards_match_ledger',
+           format('program %s: redemptions %s points, loyalty_redeemed %s',
+                  coalesce(b.program_id, r.program_id), coalesce(r.points, 0), coalesce(b.balance, 0))
+      FROM (SELECT x.program_id, sum(x.balance)::bigint AS balance FROM affiliate.account_balances x
+             WHERE x.kind = 'loyalty_redeemed' AND x.asset = 'POINTS' AND x.member_id IS NULL
+               AND ($1 IS NULL OR x.program_id = $1)
+             GROUP BY x.program_id) b
+      FULL JOIN (SELECT y.program_id, sum(y.points)::bigint AS points
+                   FROM affiliate.reward_redemption y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id) r
+        ON r.program_id = b.program_id
+     WHERE coalesce(r.points, 0) <> coalesce(b.balance, 0)
+$$;
+COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
