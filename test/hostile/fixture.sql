@@ -50,6 +50,8 @@ begin
       perform affiliate.record_bill(p, 'hx-' || x || '-bill-1',
                 (select val::bigint from hx_fix where name = x || '_m2'), 100000, now() - interval '1 day');
       perform affiliate.award_points(p, (select val::bigint from hx_fix where name = x || '_m2'), 500, 'hx fixture');
+      -- a reward (0.6.0) member 2 can redeem
+      insert into hx_fix values (x || '_reward', affiliate.add_reward(p, 'hx reward ' || x, 10, 1000, null, null, 5));
       -- conversions: ord-1..6 bought by member 4 (pays 2, 3, 1 up the tree)
       for i in 1 .. 6 loop
         perform affiliate.record_conversion(p, 'hx-' || x || '-ord-' || i,
@@ -106,7 +108,7 @@ begin
       (select string_agg(invariant || ': ' || detail, '; ') from affiliate.verify());
   end if;
   select count(*) into n from hx_fix;
-  if n <> 3 + 2 * 12 then
-    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 12;
+  if n <> 3 + 2 * 13 then
+    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 13;
   end if;
 end $$;
