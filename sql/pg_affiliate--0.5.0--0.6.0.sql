@@ -1,6 +1,7 @@
 -- pg_affiliate 0.5.0 -> 0.6.0: loyalty points (issue 9 §1): earning rules,
 -- points per bill (record_bill, refund_bill), admin awards and deductions,
--- lots with expiry and a pending period, the expiry job, points_balance; the
+-- lots with expiry and a pending period, the expiry job, points_balance;
+-- rewards (issue 9 §3): the reward catalog and redeem_reward; the
 -- objects are the same as in pg_affiliate--0.6.0.sql (test/sql/upgrade.sql
 -- compares the catalogs of both paths).
 
