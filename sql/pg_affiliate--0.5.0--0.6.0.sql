@@ -2,7 +2,8 @@
 -- points per bill (record_bill, refund_bill), admin awards and deductions,
 -- lots with expiry and a pending period, the expiry job, points_balance; tiers
 -- (issue 9 §2: tier, tier_policy, tier_member, tier_history, set_tier,
--- set_tier_policy, set_member_tier, review_tiers, member_tier); the
+-- set_tier_policy, set_member_tier, review_tiers, member_tier); rewards
+-- (issue 9 §3): the reward catalog and redeem_reward; the
 -- objects are the same as in pg_affiliate--0.6.0.sql (test/sql/upgrade.sql
 -- compares the catalogs of both paths).
 
@@ -289,6 +290,202 @@ COMMENT ON FUNCTION affiliate.member_tier(bigint, bigint) IS
 
 -- verify() gains points_lots_match_ledger (the whole function, as in
 -- pg_affiliate--0.6.0.sql)
+
+-- row-level security
+-- loyalty points (the operator reads them all)
+ALTER TABLE affiliate.points_rule ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_policy ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_lot ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_bill ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_bill_refund ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_deduction ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.points_rule FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_policy FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_lot FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_bill FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_bill_refund FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_deduction FOR SELECT TO affiliate_operator USING (true);
+
+-- backups
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_rule', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction_id_seq', '');
+
+-- privileges (a new table or function is open to PUBLIC until revoked)
+REVOKE ALL ON affiliate.points_rule, affiliate.points_policy, affiliate.points_lot, affiliate.points_bill,
+    affiliate.points_bill_refund, affiliate.points_deduction FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.points_lot_id_seq, affiliate.points_bill_id_seq,
+    affiliate.points_bill_refund_id_seq, affiliate.points_deduction_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.set_points_rule(bigint, text, bigint, bigint),
+    affiliate.set_points_policy(bigint, interval, integer),
+    affiliate.record_bill(bigint, text, bigint, bigint, timestamptz),
+    affiliate.refund_bill(bigint, text, bigint, text),
+    affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text),
+    affiliate.deduct_points(bigint, bigint, bigint, text, text),
+    affiliate.expire_points(timestamptz, integer, bigint),
+    affiliate.points_balance(bigint, bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.set_points_rule(bigint, text, bigint, bigint),
+    affiliate.set_points_policy(bigint, interval, integer),
+    affiliate.record_bill(bigint, text, bigint, bigint, timestamptz),
+    affiliate.refund_bill(bigint, text, bigint, text),
+    affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text),
+    affiliate.deduct_points(bigint, bigint, bigint, text, text),
+    affiliate.expire_points(timestamptz, integer, bigint),
+    affiliate.points_balance(bigint, bigint)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.points_rule, affiliate.points_policy, affiliate.points_lot, affiliate.points_bill,
+    affiliate.points_bill_refund, affiliate.points_deduction TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
+-- Tiers: row-level security, backups, privileges (the objects are above,
+-- before verify(), which reads tier_member and tier_history)
+-- ---------------------------------------------------------------------------
+-- tiers (the operator reads them all)
+ALTER TABLE affiliate.tier ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.tier_policy ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.tier_member ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.tier_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.tier FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.tier_policy FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.tier_member FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.tier_history FOR SELECT TO affiliate_operator USING (true);
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_member', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_history', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_history_id_seq', '');
+REVOKE ALL ON affiliate.tier, affiliate.tier_policy, affiliate.tier_member, affiliate.tier_history FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.tier_id_seq, affiliate.tier_history_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.set_tier(bigint, text, integer, bigint, text, interval, integer, jsonb),
+    affiliate.set_tier_policy(bigint, interval),
+    affiliate.set_member_tier(bigint, bigint, text),
+    affiliate.review_tiers(timestamptz, bigint),
+    affiliate.member_tier(bigint, bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.set_tier(bigint, text, integer, bigint, text, interval, integer, jsonb),
+    affiliate.set_tier_policy(bigint, interval),
+    affiliate.set_member_tier(bigint, bigint, text),
+    affiliate.review_tiers(timestamptz, bigint),
+    affiliate.member_tier(bigint, bigint)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.tier, affiliate.tier_policy, affiliate.tier_member, affiliate.tier_history TO affiliate_operator;
+
+-- Rewards (issue 9 §3; src/reward.c, docs/loyalty.md#rewards).  A catalog of
+-- rewards priced in points, with an optional stock, validity window and
+-- per-member limit; redeem_reward consumes the member's points
+-- soonest-expiring first and posts them to the system account
+-- loyalty_redeemed.  The reward row is locked FOR UPDATE and its stock
+-- decremented in the same transaction, the member's loyalty_points account
+-- is locked before the per-member count: stock and limits hold under any
+-- concurrency.  verify() checks redemptions against loyalty_redeemed.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.reward (
+    program_id        bigint NOT NULL,
+    id                bigint GENERATED ALWAYS AS IDENTITY,
+    name              text NOT NULL,
+    cost_points       bigint NOT NULL CHECK (cost_points BETWEEN 1 AND 1000000000000000),
+    stock             bigint CHECK (stock BETWEEN 0 AND 1000000000000000),
+    valid_from        timestamptz,
+    valid_until       timestamptz,
+    per_member_limit  integer CHECK (per_member_limit BETWEEN 1 AND 1000000),
+    active            boolean NOT NULL DEFAULT true,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, name),
+    CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from)
+);
+COMMENT ON TABLE affiliate.reward IS 'Rewards priced in points: stock (NULL unlimited, never negative), validity window, per-member limit (NULL unlimited).';
+
+CREATE TABLE affiliate.reward_redemption (
+    program_id   bigint NOT NULL,
+    id           bigint GENERATED ALWAYS AS IDENTITY,
+    reward_id    bigint NOT NULL,
+    member_id    bigint NOT NULL,
+    points       bigint NOT NULL CHECK (points > 0),
+    request_ref  text NOT NULL,
+    journal_id   bigint NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, request_ref),
+    FOREIGN KEY (program_id, reward_id) REFERENCES affiliate.reward (program_id, id)
+);
+CREATE INDEX reward_redemption_member ON affiliate.reward_redemption (program_id, member_id, reward_id);
+COMMENT ON TABLE affiliate.reward_redemption IS 'Rewards redeemed (redeem_reward), one per request_ref; points went to loyalty_redeemed.';
+
+CREATE FUNCTION affiliate.add_reward(program_id bigint, name text, cost_points bigint, stock bigint DEFAULT NULL,
+                                     valid_from timestamptz DEFAULT NULL, valid_until timestamptz DEFAULT NULL,
+                                     per_member_limit integer DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'add_reward';
+COMMENT ON FUNCTION affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer) IS
+    'Admin: a new reward (active); stock and per_member_limit NULL are unlimited; audited; returns the reward id.';
+
+CREATE FUNCTION affiliate.set_reward(program_id bigint, reward_id bigint, name text, cost_points bigint,
+                                     stock bigint DEFAULT NULL, valid_from timestamptz DEFAULT NULL,
+                                     valid_until timestamptz DEFAULT NULL, per_member_limit integer DEFAULT NULL,
+                                     active boolean DEFAULT true)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_reward';
+COMMENT ON FUNCTION affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean) IS
+    'Admin: replace every attribute of a reward (the row locked); audited.';
+
+CREATE FUNCTION affiliate.redeem_reward(program_id bigint, member_id bigint, reward_id bigint, request_ref text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'redeem_reward';
+COMMENT ON FUNCTION affiliate.redeem_reward(bigint, bigint, bigint, text) IS
+    'Redeem a reward with usable points, soonest-expiring first; stock and per-member limit enforced under locks; idempotent on request_ref; returns the redemption id.';
+
+ALTER TABLE affiliate.reward ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.reward_redemption ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.reward FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.reward_redemption FOR SELECT TO affiliate_operator USING (true);
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_redemption', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_redemption_id_seq', '');
+
+REVOKE ALL ON affiliate.reward, affiliate.reward_redemption FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.reward_id_seq, affiliate.reward_redemption_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer),
+    affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean),
+    affiliate.redeem_reward(bigint, bigint, bigint, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer),
+    affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean),
+    affiliate.redeem_reward(bigint, bigint, bigint, text)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.reward, affiliate.reward_redemption TO affiliate_operator;
+
+-- verify() gains rewards_match_ledger (the whole function, as in
+-- pg_affiliate--0.6.0.sql)
+
+-- ---------------------------------------------------------------------------
+-- verify() with the 0.6.0 invariants (points, tiers, rewards): defined once,
+-- at the end, when every table it reads exists.
+-- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
     RETURNS TABLE (invariant text, detail text)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -604,97 +801,20 @@ AS $$
                           ORDER BY y.id DESC LIMIT 1) h ON true
      WHERE ($1 IS NULL OR s.program_id = $1)
        AND s.tier_id IS DISTINCT FROM h.to_tier_id
+    UNION ALL
+    -- redeemed rewards' points equal what went to loyalty_redeemed
+    SELECT 'rewards_match_ledger',
+           format('program %s: redemptions %s points, loyalty_redeemed %s',
+                  coalesce(b.program_id, r.program_id), coalesce(r.points, 0), coalesce(b.balance, 0))
+      FROM (SELECT x.program_id, sum(x.balance)::bigint AS balance FROM affiliate.account_balances x
+             WHERE x.kind = 'loyalty_redeemed' AND x.asset = 'POINTS' AND x.member_id IS NULL
+               AND ($1 IS NULL OR x.program_id = $1)
+             GROUP BY x.program_id) b
+      FULL JOIN (SELECT y.program_id, sum(y.points)::bigint AS points
+                   FROM affiliate.reward_redemption y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id) r
+        ON r.program_id = b.program_id
+     WHERE coalesce(r.points, 0) <> coalesce(b.balance, 0)
 $$;
 COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
-
--- row-level security
--- loyalty points (the operator reads them all)
-ALTER TABLE affiliate.points_rule ENABLE ROW LEVEL SECURITY;
-ALTER TABLE affiliate.points_policy ENABLE ROW LEVEL SECURITY;
-ALTER TABLE affiliate.points_lot ENABLE ROW LEVEL SECURITY;
-ALTER TABLE affiliate.points_bill ENABLE ROW LEVEL SECURITY;
-ALTER TABLE affiliate.points_bill_refund ENABLE ROW LEVEL SECURITY;
-ALTER TABLE affiliate.points_deduction ENABLE ROW LEVEL SECURITY;
-CREATE POLICY operator_all ON affiliate.points_rule FOR SELECT TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.points_policy FOR SELECT TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.points_lot FOR SELECT TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.points_bill FOR SELECT TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.points_bill_refund FOR SELECT TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.points_deduction FOR SELECT TO affiliate_operator USING (true);
-
--- backups
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_rule', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_policy', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_lot_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_bill_refund_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.points_deduction_id_seq', '');
-
--- privileges (a new table or function is open to PUBLIC until revoked)
-REVOKE ALL ON affiliate.points_rule, affiliate.points_policy, affiliate.points_lot, affiliate.points_bill,
-    affiliate.points_bill_refund, affiliate.points_deduction FROM PUBLIC;
-REVOKE ALL ON SEQUENCE affiliate.points_lot_id_seq, affiliate.points_bill_id_seq,
-    affiliate.points_bill_refund_id_seq, affiliate.points_deduction_id_seq FROM PUBLIC;
-REVOKE ALL ON FUNCTION
-    affiliate.set_points_rule(bigint, text, bigint, bigint),
-    affiliate.set_points_policy(bigint, interval, integer),
-    affiliate.record_bill(bigint, text, bigint, bigint, timestamptz),
-    affiliate.refund_bill(bigint, text, bigint, text),
-    affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text),
-    affiliate.deduct_points(bigint, bigint, bigint, text, text),
-    affiliate.expire_points(timestamptz, integer, bigint),
-    affiliate.points_balance(bigint, bigint)
-FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-    affiliate.set_points_rule(bigint, text, bigint, bigint),
-    affiliate.set_points_policy(bigint, interval, integer),
-    affiliate.record_bill(bigint, text, bigint, bigint, timestamptz),
-    affiliate.refund_bill(bigint, text, bigint, text),
-    affiliate.award_points(bigint, bigint, bigint, text, timestamptz, text),
-    affiliate.deduct_points(bigint, bigint, bigint, text, text),
-    affiliate.expire_points(timestamptz, integer, bigint),
-    affiliate.points_balance(bigint, bigint)
-TO affiliate_operator;
-GRANT SELECT ON affiliate.points_rule, affiliate.points_policy, affiliate.points_lot, affiliate.points_bill,
-    affiliate.points_bill_refund, affiliate.points_deduction TO affiliate_operator;
-
--- ---------------------------------------------------------------------------
--- Tiers: row-level security, backups, privileges (the objects are above,
--- before verify(), which reads tier_member and tier_history)
--- ---------------------------------------------------------------------------
--- tiers (the operator reads them all)
-ALTER TABLE affiliate.tier ENABLE ROW LEVEL SECURITY;
-ALTER TABLE affiliate.tier_policy ENABLE ROW LEVEL SECURITY;
-ALTER TABLE affiliate.tier_member ENABLE ROW LEVEL SECURITY;
-ALTER TABLE affiliate.tier_history ENABLE ROW LEVEL SECURITY;
-CREATE POLICY operator_all ON affiliate.tier FOR SELECT TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.tier_policy FOR SELECT TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.tier_member FOR SELECT TO affiliate_operator USING (true);
-CREATE POLICY operator_all ON affiliate.tier_history FOR SELECT TO affiliate_operator USING (true);
-SELECT pg_catalog.pg_extension_config_dump('affiliate.tier', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_policy', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_member', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_history', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('affiliate.tier_history_id_seq', '');
-REVOKE ALL ON affiliate.tier, affiliate.tier_policy, affiliate.tier_member, affiliate.tier_history FROM PUBLIC;
-REVOKE ALL ON SEQUENCE affiliate.tier_id_seq, affiliate.tier_history_id_seq FROM PUBLIC;
-REVOKE ALL ON FUNCTION
-    affiliate.set_tier(bigint, text, integer, bigint, text, interval, integer, jsonb),
-    affiliate.set_tier_policy(bigint, interval),
-    affiliate.set_member_tier(bigint, bigint, text),
-    affiliate.review_tiers(timestamptz, bigint),
-    affiliate.member_tier(bigint, bigint)
-FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-    affiliate.set_tier(bigint, text, integer, bigint, text, interval, integer, jsonb),
-    affiliate.set_tier_policy(bigint, interval),
-    affiliate.set_member_tier(bigint, bigint, text),
-    affiliate.review_tiers(timestamptz, bigint),
-    affiliate.member_tier(bigint, bigint)
-TO affiliate_operator;
-GRANT SELECT ON affiliate.tier, affiliate.tier_policy, affiliate.tier_member, affiliate.tier_history TO affiliate_operator;

@@ -1687,6 +1687,102 @@ CREATE FUNCTION affiliate.member_tier(program_id bigint, member_id bigint,
 COMMENT ON FUNCTION affiliate.member_tier(bigint, bigint) IS
     'A member''s tier, progress to the next (qualifying value and threshold) and the earliest possible downgrade.';
 
+-- Rewards (issue 9 §3; src/reward.c, docs/loyalty.md#rewards).  A catalog of
+-- rewards priced in points, with an optional stock, validity window and
+-- per-member limit; redeem_reward consumes the member's points
+-- soonest-expiring first and posts them to the system account
+-- loyalty_redeemed.  The reward row is locked FOR UPDATE and its stock
+-- decremented in the same transaction, the member's loyalty_points account
+-- is locked before the per-member count: stock and limits hold under any
+-- concurrency.  verify() checks redemptions against loyalty_redeemed.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.reward (
+    program_id        bigint NOT NULL,
+    id                bigint GENERATED ALWAYS AS IDENTITY,
+    name              text NOT NULL,
+    cost_points       bigint NOT NULL CHECK (cost_points BETWEEN 1 AND 1000000000000000),
+    stock             bigint CHECK (stock BETWEEN 0 AND 1000000000000000),
+    valid_from        timestamptz,
+    valid_until       timestamptz,
+    per_member_limit  integer CHECK (per_member_limit BETWEEN 1 AND 1000000),
+    active            boolean NOT NULL DEFAULT true,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, name),
+    CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from)
+);
+COMMENT ON TABLE affiliate.reward IS 'Rewards priced in points: stock (NULL unlimited, never negative), validity window, per-member limit (NULL unlimited).';
+
+CREATE TABLE affiliate.reward_redemption (
+    program_id   bigint NOT NULL,
+    id           bigint GENERATED ALWAYS AS IDENTITY,
+    reward_id    bigint NOT NULL,
+    member_id    bigint NOT NULL,
+    points       bigint NOT NULL CHECK (points > 0),
+    request_ref  text NOT NULL,
+    journal_id   bigint NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, request_ref),
+    FOREIGN KEY (program_id, reward_id) REFERENCES affiliate.reward (program_id, id)
+);
+CREATE INDEX reward_redemption_member ON affiliate.reward_redemption (program_id, member_id, reward_id);
+COMMENT ON TABLE affiliate.reward_redemption IS 'Rewards redeemed (redeem_reward), one per request_ref; points went to loyalty_redeemed.';
+
+CREATE FUNCTION affiliate.add_reward(program_id bigint, name text, cost_points bigint, stock bigint DEFAULT NULL,
+                                     valid_from timestamptz DEFAULT NULL, valid_until timestamptz DEFAULT NULL,
+                                     per_member_limit integer DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'add_reward';
+COMMENT ON FUNCTION affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer) IS
+    'Admin: a new reward (active); stock and per_member_limit NULL are unlimited; audited; returns the reward id.';
+
+CREATE FUNCTION affiliate.set_reward(program_id bigint, reward_id bigint, name text, cost_points bigint,
+                                     stock bigint DEFAULT NULL, valid_from timestamptz DEFAULT NULL,
+                                     valid_until timestamptz DEFAULT NULL, per_member_limit integer DEFAULT NULL,
+                                     active boolean DEFAULT true)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_reward';
+COMMENT ON FUNCTION affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean) IS
+    'Admin: replace every attribute of a reward (the row locked); audited.';
+
+CREATE FUNCTION affiliate.redeem_reward(program_id bigint, member_id bigint, reward_id bigint, request_ref text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'redeem_reward';
+COMMENT ON FUNCTION affiliate.redeem_reward(bigint, bigint, bigint, text) IS
+    'Redeem a reward with usable points, soonest-expiring first; stock and per-member limit enforced under locks; idempotent on request_ref; returns the redemption id.';
+
+ALTER TABLE affiliate.reward ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.reward_redemption ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.reward FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.reward_redemption FOR SELECT TO affiliate_operator USING (true);
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_redemption', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.reward_redemption_id_seq', '');
+
+REVOKE ALL ON affiliate.reward, affiliate.reward_redemption FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.reward_id_seq, affiliate.reward_redemption_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer),
+    affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean),
+    affiliate.redeem_reward(bigint, bigint, bigint, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.add_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer),
+    affiliate.set_reward(bigint, bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean),
+    affiliate.redeem_reward(bigint, bigint, bigint, text)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.reward, affiliate.reward_redemption TO affiliate_operator;
+
 -- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
 -- ---------------------------------------------------------------------------
@@ -2005,6 +2101,21 @@ AS $$
                           ORDER BY y.id DESC LIMIT 1) h ON true
      WHERE ($1 IS NULL OR s.program_id = $1)
        AND s.tier_id IS DISTINCT FROM h.to_tier_id
+    UNION ALL
+    -- redeemed rewards' points equal what went to loyalty_redeemed
+    SELECT 'rewards_match_ledger',
+           format('program %s: redemptions %s points, loyalty_redeemed %s',
+                  coalesce(b.program_id, r.program_id), coalesce(r.points, 0), coalesce(b.balance, 0))
+      FROM (SELECT x.program_id, sum(x.balance)::bigint AS balance FROM affiliate.account_balances x
+             WHERE x.kind = 'loyalty_redeemed' AND x.asset = 'POINTS' AND x.member_id IS NULL
+               AND ($1 IS NULL OR x.program_id = $1)
+             GROUP BY x.program_id) b
+      FULL JOIN (SELECT y.program_id, sum(y.points)::bigint AS points
+                   FROM affiliate.reward_redemption y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id) r
+        ON r.program_id = b.program_id
+     WHERE coalesce(r.points, 0) <> coalesce(b.balance, 0)
 $$;
 COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
 

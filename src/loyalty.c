@@ -116,7 +116,7 @@ LockPoints(int64 program_id, int64 member_id)
  * Post points between the member's account and a system account:
  * amount > 0 credits the member.
  */
-static int64
+int64
 PostPoints(int64 program_id, int64 member_id, const char *journal_kind,
 		   const char *system_kind, int64 amount, const char *key, StringInfo memo)
 {
@@ -141,7 +141,7 @@ PostPoints(int64 program_id, int64 member_id, const char *journal_kind,
  * usable now count unless with_pending; expired lots never (but first_lot).
  * Returns what was taken.  The caller holds the account lock.
  */
-static int64
+int64
 ConsumeLots(int64 program_id, int64 member_id, int64 want, bool with_pending, int64 first_lot)
 {
 	static PlanSlot lock,

@@ -321,4 +321,25 @@ extern void AffSplit(int64 base, const int32 *rates_bp, int n, int64 unit,
 /* round num/den (num >= 0, den > 0) to a multiple of unit; 22003 on overflow */
 extern int64 AffRoundDiv(int128 num, int128 den, int64 unit, AffRounding mode);
 
+/* ---------- loyalty points (loyalty.c), used by rewards (reward.c) ---------- */
+
+/*
+ * Take up to want points from the member's lots, soonest-expiring first;
+ * first_lot (> 0) is taken before all others whatever its state.  Only lots
+ * usable now count unless with_pending; expired lots never (but first_lot).
+ * Returns what was taken.  The caller holds the member's loyalty_points
+ * account lock.  Inside SPI.
+ */
+extern int64 ConsumeLots(int64 program_id, int64 member_id, int64 want,
+						 bool with_pending, int64 first_lot);
+
+/*
+ * Post points between the member's loyalty_points account and the system
+ * account system_kind (asset POINTS): amount > 0 credits the member.
+ * Returns the journal id.  Inside SPI.
+ */
+extern int64 PostPoints(int64 program_id, int64 member_id, const char *journal_kind,
+						const char *system_kind, int64 amount, const char *key,
+						StringInfo memo);
+
 #endif							/* PG_AFFILIATE_H */

@@ -257,6 +257,13 @@ SELECT affiliate.record_bill(:p1, 'erp-3', m.id, 200000) AS points
 SELECT t.name FROM affiliate.tier_member s JOIN affiliate.tier t ON t.program_id = s.program_id AND t.id = s.tier_id
   JOIN affiliate.member m ON m.program_id = s.program_id AND m.id = s.member_id
  WHERE s.program_id = :p1 ORDER BY m.external_id;
+-- rewards (0.6.0) in p1: a reward with a stock and a per-member limit,
+-- redeemed once by ott:4 (points of a fresh award)
+SELECT affiliate.add_reward(:p1, 'Mug', 60, 5, NULL, now() + interval '30 days', 1) AS reward \gset
+SELECT affiliate.award_points(:p1, m.id, 200, 'reward budget', NULL, 'budget-ott:4') IS NOT NULL AS awarded
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.redeem_reward(:p1, m.id, :reward, 'mug-ott:4') IS NOT NULL AS redeemed
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
 
 -- last, a retried join is refused (23505) after drawing an id: member_id_seq
 -- is ahead of the largest member id, as it often is in a live database (a

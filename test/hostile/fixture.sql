@@ -53,6 +53,8 @@ begin
       -- tiers (0.6.0): one tier, 'hx tier' (rank 1), which member 2 reaches
       -- with its 500 awarded points at the next review
       perform affiliate.set_tier(p, 'hx tier', 1, 100, 'points', '12 months', 12500);
+      -- a reward (0.6.0) member 2 can redeem
+      insert into hx_fix values (x || '_reward', affiliate.add_reward(p, 'hx reward ' || x, 10, 1000, null, null, 5));
       -- conversions: ord-1..6 bought by member 4 (pays 2, 3, 1 up the tree)
       for i in 1 .. 6 loop
         perform affiliate.record_conversion(p, 'hx-' || x || '-ord-' || i,
@@ -109,7 +111,7 @@ begin
       (select string_agg(invariant || ': ' || detail, '; ') from affiliate.verify());
   end if;
   select count(*) into n from hx_fix;
-  if n <> 3 + 2 * 12 then
-    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 12;
+  if n <> 3 + 2 * 13 then
+    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 13;
   end if;
 end $$;

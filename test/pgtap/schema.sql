@@ -29,7 +29,9 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      'points_rule', 'points_policy', 'points_lot', 'points_bill',
                                      'points_bill_refund', 'points_deduction',
                                      -- 0.6.0: tiers
-                                     'tier', 'tier_policy', 'tier_member', 'tier_history']);
+                                     'tier', 'tier_policy', 'tier_member', 'tier_history',
+                                     -- 0.6.0: rewards
+                                     'reward', 'reward_redemption']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -78,11 +80,11 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.plan -> affiliate.program',
                 'affiliate.points_bill -> affiliate.points_lot', 'affiliate.points_bill_refund -> affiliate.points_bill',
                 'affiliate.program_secret -> affiliate.program',
-                'affiliate.refund -> affiliate.conversion', 'affiliate.signing_key -> affiliate.program',
-                'affiliate.tier_member -> affiliate.tier',
+                'affiliate.refund -> affiliate.conversion', 'affiliate.reward_redemption -> affiliate.reward',
+                'affiliate.signing_key -> affiliate.program', 'affiliate.tier_member -> affiliate.tier',
                 'affiliate.topic -> affiliate.course_module', 'affiliate.topic_progress -> affiliate.enrollment',
                 'affiliate.topic_progress -> affiliate.topic', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill and a member''s tier');
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier and a redemption''s reward');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
