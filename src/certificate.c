@@ -85,13 +85,6 @@ LoadingWithCopy(void)
 		(ActivePortal->commandTag == CMDTAG_COPY || ActivePortal->commandTag == CMDTAG_COPY_FROM);
 }
 
-static int64
-ArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	AffRequireArg(fcinfo, argno, name);
-	return PG_GETARG_INT64(argno);
-}
-
 static bytea *
 ByteaOf(const unsigned char *p, size_t len)
 {
@@ -391,7 +384,7 @@ rotate_signing_key(PG_FUNCTION_ARGS)
 {
 	static PlanSlot lock,
 				retire;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	Datum		values[1] = {Int64GetDatum(program_id)};
 	int64		old_id = 0;
 	bool		had_key;
@@ -435,7 +428,7 @@ certificate_public_key(PG_FUNCTION_ARGS)
 {
 	static PlanSlot sel;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	Datum		values[1] = {Int64GetDatum(program_id)};
 
 	AffRequireProgram(program_id, NULL);
@@ -761,7 +754,7 @@ Datum
 verify_certificate(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *number = NumberArg(fcinfo, 1);
 	char	   *typed = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	MemoryContext outer = CurrentMemoryContext;
@@ -828,7 +821,7 @@ CertMissing(int64 program_id, const char *typed)
 Datum
 certificate_text(PG_FUNCTION_ARGS)
 {
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *number = NumberArg(fcinfo, 1);
 	char	   *typed = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	MemoryContext outer = CurrentMemoryContext;
@@ -863,7 +856,7 @@ revoke_certificate(PG_FUNCTION_ARGS)
 {
 	static PlanSlot upd,
 				detail;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *number = NumberArg(fcinfo, 1);
 	char	   *typed = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *reason = AffTextArg(fcinfo, 2, "reason", REASON_MAX, true);

@@ -49,13 +49,6 @@ PG_FUNCTION_INFO_V1(course_progress);
 
 /* ---------- arguments ---------- */
 
-static int64
-ArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	AffRequireArg(fcinfo, argno, name);
-	return PG_GETARG_INT64(argno);
-}
-
 static int32
 ArgInt32(FunctionCallInfo fcinfo, int argno, const char *name)
 {
@@ -307,7 +300,7 @@ create_course(PG_FUNCTION_ARGS)
 {
 	static PlanSlot ins,
 				detail;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *title = TitleArg(fcinfo, 1);
 	char	   *description = AffTextArg(fcinfo, 2, "description", COURSE_MAX_DESCRIPTION, false);
 	int32		display_order = ArgInt32(fcinfo, 3, "display_order");
@@ -353,8 +346,8 @@ add_module(PG_FUNCTION_ARGS)
 	static PlanSlot course,
 				ins,
 				detail;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		course_id = ArgInt64(fcinfo, 1, "course_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		course_id = AffArgInt64(fcinfo, 1, "course_id");
 	char	   *title = TitleArg(fcinfo, 2);
 	char	   *description = AffTextArg(fcinfo, 3, "description", COURSE_MAX_DESCRIPTION, false);
 	int32		display_order = ArgInt32(fcinfo, 4, "display_order");
@@ -419,8 +412,8 @@ add_topic(PG_FUNCTION_ARGS)
 	static PlanSlot module,
 				ins,
 				detail;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		module_id = ArgInt64(fcinfo, 1, "module_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		module_id = AffArgInt64(fcinfo, 1, "module_id");
 	char	   *title = TitleArg(fcinfo, 2);
 	char	   *source;
 	char	   *ref;
@@ -512,7 +505,7 @@ set_published(PG_FUNCTION_ARGS)
 		"      WHERE program_id = $1 AND id = $2 FOR UPDATE) o "
 		"WHERE c.program_id = $1 AND c.id = o.id RETURNING o.published",
 	};
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *kind;
 	int64		id;
 	bool		published;
@@ -523,7 +516,7 @@ set_published(PG_FUNCTION_ARGS)
 
 	AffRequireArg(fcinfo, 1, "kind");
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	id = ArgInt64(fcinfo, 2, "id");
+	id = AffArgInt64(fcinfo, 2, "id");
 	published = ArgBool(fcinfo, 3, "published");
 	if (strcmp(kind, "course") == 0)
 		k = 0;
@@ -571,8 +564,8 @@ Datum
 course_outline(PG_FUNCTION_ARGS)
 {
 	static PlanSlot slot;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		course_id = ArgInt64(fcinfo, 1, "course_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		course_id = AffArgInt64(fcinfo, 1, "course_id");
 	bool		all = ArgBool(fcinfo, 2, "include_unpublished");
 	bool		published;
 	bool		isnull;
@@ -637,9 +630,9 @@ course_progress(PG_FUNCTION_ARGS)
 {
 	static PlanSlot course;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
-	int64		course_id = ArgInt64(fcinfo, 2, "course_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
+	int64		course_id = AffArgInt64(fcinfo, 2, "course_id");
 	Datum		values[7];
 	bool		nulls[7] = {false, false, false, false, false, false, true};
 	int			i;
@@ -677,9 +670,9 @@ enroll(PG_FUNCTION_ARGS)
 {
 	static PlanSlot course,
 				ins;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
-	int64		course_id = ArgInt64(fcinfo, 2, "course_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
+	int64		course_id = AffArgInt64(fcinfo, 2, "course_id");
 	Datum		values[3];
 	bool		inserted;
 
@@ -732,9 +725,9 @@ record_progress(PG_FUNCTION_ARGS)
 	static PlanSlot topic,
 				upsert;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
-	int64		topic_id = ArgInt64(fcinfo, 2, "topic_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
+	int64		topic_id = AffArgInt64(fcinfo, 2, "topic_id");
 	int32		watched = ArgInt32(fcinfo, 3, "watched_seconds");
 	bool		completed = ArgBool(fcinfo, 4, "completed");
 	int64		course_id;
@@ -819,9 +812,9 @@ record_assessment(PG_FUNCTION_ARGS)
 	static PlanSlot module,
 				ins;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
-	int64		module_id = ArgInt64(fcinfo, 2, "module_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
+	int64		module_id = AffArgInt64(fcinfo, 2, "module_id");
 	int32		score = ArgInt32(fcinfo, 3, "score");
 	int32		max_score = ArgInt32(fcinfo, 4, "max_score");
 	int64		course_id;

@@ -50,35 +50,6 @@ PG_FUNCTION_INFO_V1(award_points);
 PG_FUNCTION_INFO_V1(deduct_points);
 PG_FUNCTION_INFO_V1(expire_points);
 
-static int64
-ArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	AffRequireArg(fcinfo, argno, name);
-	return PG_GETARG_INT64(argno);
-}
-
-static void
-SpiConnect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "pg_affiliate: SPI_connect failed");
-}
-
-static void
-RequireMember(int64 program_id, int64 member_id)
-{
-	static PlanSlot slot;
-
-	AffExec(&slot, "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2",
-			2, (Oid[]) {INT8OID, INT8OID},
-			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(member_id)}, NULL, false, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
-						member_id, program_id)));
-}
-
 static void
 CheckPoints(int64 points)
 {
@@ -220,10 +191,10 @@ Datum
 set_points_rule(PG_FUNCTION_ARGS)
 {
 	static PlanSlot up;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *event = AffTextArg(fcinfo, 1, "event", 32, true);
-	int64		points = ArgInt64(fcinfo, 2, "points");
-	int64		per_amount = ArgInt64(fcinfo, 3, "per_amount");
+	int64		points = AffArgInt64(fcinfo, 2, "points");
+	int64		per_amount = AffArgInt64(fcinfo, 3, "per_amount");
 	Datum		values[4];
 
 	if (strcmp(event, "bill") != 0 && strcmp(event, "signup") != 0 &&
@@ -245,7 +216,7 @@ set_points_rule(PG_FUNCTION_ARGS)
 				 errdetail("A bill rule gives points per per_amount minor units (1 to " INT64_FORMAT
 						   "); the other events take per_amount 1.", LEDGER_MAX_AMOUNT)));
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
+	AffSpiConnect();
 	values[0] = Int64GetDatum(program_id);
 	values[1] = CStringGetTextDatum(event);
 	values[2] = Int64GetDatum(points);
@@ -270,7 +241,7 @@ Datum
 set_points_policy(PG_FUNCTION_ARGS)
 {
 	static PlanSlot up;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	Interval   *lifetime;
 	int32		pending_days;
 	Datum		values[3];
@@ -292,7 +263,7 @@ set_points_policy(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("pending_days must be between 0 and %d", POINTS_MAX_PENDING_DAYS)));
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
+	AffSpiConnect();
 	values[0] = Int64GetDatum(program_id);
 	values[1] = IntervalPGetDatum(lifetime);
 	values[2] = Int32GetDatum(pending_days);
@@ -366,10 +337,10 @@ record_bill(PG_FUNCTION_ARGS)
 				ins,
 				lot,
 				setlot;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *ref = AffTextArg(fcinfo, 1, "external_ref", POINTS_MAX_REF, true);
-	int64		member_id = ArgInt64(fcinfo, 2, "member_id");
-	int64		amount = ArgInt64(fcinfo, 3, "amount");
+	int64		member_id = AffArgInt64(fcinfo, 2, "member_id");
+	int64		amount = AffArgInt64(fcinfo, 3, "amount");
 	bool		has_time = !PG_ARGISNULL(4);
 	TimestampTz at = has_time ? PG_GETARG_TIMESTAMPTZ(4) : GetCurrentTransactionStartTimestamp();
 	int64		points = 0;
@@ -386,8 +357,8 @@ record_bill(PG_FUNCTION_ARGS)
 	if (has_time)
 		AffCheckOccurredAt(at, -1);
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
-	RequireMember(program_id, member_id);
+	AffSpiConnect();
+	(void) WalletRequireMember(program_id, member_id, false, NULL);
 
 	replay = ReplayBill(program_id, ref, member_id, amount, has_time, at);
 	if (replay >= 0)
@@ -471,7 +442,7 @@ refund_bill(PG_FUNCTION_ARGS)
 				prev,
 				ins,
 				upd;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *ref = AffTextArg(fcinfo, 1, "external_ref", POINTS_MAX_REF, true);
 	bool		has_amount = !PG_ARGISNULL(2);
 	int64		amount = has_amount ? PG_GETARG_INT64(2) : 0;
@@ -494,7 +465,7 @@ refund_bill(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("refund amount must be between 1 and " INT64_FORMAT, LEDGER_MAX_AMOUNT)));
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
+	AffSpiConnect();
 
 	/* the bill, locked: refunds of one bill serialise (a replay racing its
 	 * original waits here, then finds it) */
@@ -600,9 +571,9 @@ award_points(PG_FUNCTION_ARGS)
 {
 	static PlanSlot prev,
 				ins;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
-	int64		points = ArgInt64(fcinfo, 2, "points");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
+	int64		points = AffArgInt64(fcinfo, 2, "points");
 	char	   *reason = AffTextArg(fcinfo, 3, "reason", POINTS_MAX_REASON, true);
 	bool		has_exp = !PG_ARGISNULL(4);
 	TimestampTz exp = has_exp ? PG_GETARG_TIMESTAMPTZ(4) : 0;
@@ -624,8 +595,8 @@ award_points(PG_FUNCTION_ARGS)
 					 errmsg("expires_at must be in the future")));
 	}
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
-	RequireMember(program_id, member_id);
+	AffSpiConnect();
+	(void) WalletRequireMember(program_id, member_id, false, NULL);
 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
@@ -709,9 +680,9 @@ deduct_points(PG_FUNCTION_ARGS)
 {
 	static PlanSlot prev,
 				ins;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
-	int64		points = ArgInt64(fcinfo, 2, "points");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
+	int64		points = AffArgInt64(fcinfo, 2, "points");
 	char	   *reason = AffTextArg(fcinfo, 3, "reason", POINTS_MAX_REASON, true);
 	char	   *source_ref = AffTextArg(fcinfo, 4, "source_ref", POINTS_MAX_REF, false);
 	int64		usable,
@@ -724,8 +695,8 @@ deduct_points(PG_FUNCTION_ARGS)
 
 	CheckPoints(points);
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
-	RequireMember(program_id, member_id);
+	AffSpiConnect();
+	(void) WalletRequireMember(program_id, member_id, false, NULL);
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
 	values[2] = Int64GetDatum(points);
@@ -820,7 +791,7 @@ expire_points(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be between 1 and 1000000")));
-	SpiConnect();
+	AffSpiConnect();
 	AffExec(&due,
 			"SELECT DISTINCT program_id, member_id FROM affiliate.points_lot "
 			" WHERE remaining > 0 AND expires_at <= $1 AND ($3::bigint IS NULL OR program_id = $3) LIMIT $2",

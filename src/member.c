@@ -45,13 +45,6 @@ PG_FUNCTION_INFO_V1(move_member);
 PG_FUNCTION_INFO_V1(set_member_status);
 PG_FUNCTION_INFO_V1(member_by_code);
 
-static int64
-ArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	AffRequireArg(fcinfo, argno, name);
-	return PG_GETARG_INT64(argno);
-}
-
 /* Take the program's tree lock: shared for joins, exclusive for moves. */
 static void
 TreeLock(int64 program_id, bool exclusive)
@@ -206,7 +199,7 @@ add_member(PG_FUNCTION_ARGS)
 				ins;
 	static const Oid types[8] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
 	BYTEAOID, BYTEAOID, TEXTOID};
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *external_id;
 	char	   *referral_code = AffTextArg(fcinfo, 2, "referral code", MEMBER_MAX_TEXT, false);
 	char	   *device_id = AffTextArg(fcinfo, 3, "device id", MEMBER_MAX_TEXT, false);
@@ -326,7 +319,7 @@ record_click(PG_FUNCTION_ARGS)
 	static PlanSlot ins;
 	static const Oid types[8] = {INT8OID, INT8OID, TEXTOID, TEXTOID, BYTEAOID, BYTEAOID,
 	BYTEAOID, TIMESTAMPTZOID};
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *code;
 	char	   *channel = AffTextArg(fcinfo, 2, "channel", MEMBER_MAX_TEXT, false);
 	char	   *ip = InetText(fcinfo, 3);
@@ -392,8 +385,8 @@ move_member(PG_FUNCTION_ARGS)
 				sponsor,
 				upd;
 	static const Oid types[3] = {INT8OID, INT8OID, INT8OID};
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
 	bool		to_root = PG_ARGISNULL(2);	/* NULL: the member becomes a root */
 	int64		new_sponsor = to_root ? 0 : PG_GETARG_INT64(2);
 	int64		old_sponsor;
@@ -536,8 +529,8 @@ set_member_status(PG_FUNCTION_ARGS)
 	static PlanSlot upd,
 				detail;
 	static const Oid types[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
 	char	   *status;
 	char	   *reason = AffTextArg(fcinfo, 3, "reason", 2000, false);
 	Datum		values[4];
@@ -601,7 +594,7 @@ set_member_status(PG_FUNCTION_ARGS)
 Datum
 member_by_code(PG_FUNCTION_ARGS)
 {
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *code;
 	int64		id;
 

@@ -52,6 +52,8 @@ extern bool AffGetBool(int row, int col, bool *isnull);
 
 /* 22004 when a SQL argument is NULL */
 extern void AffRequireArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern int64 AffArgInt64(FunctionCallInfo fcinfo, int argno, const char *name);
+extern void AffSpiConnect(void);
 /* a text argument of 1..maxlen bytes (22023); NULL: 22004 if required, else NULL */
 extern char *AffTextArg(FunctionCallInfo fcinfo, int argno, const char *name, int maxlen,
 						bool required);

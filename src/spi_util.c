@@ -283,3 +283,18 @@ AffRequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", name)));
 }
+
+/* a bigint argument that must not be NULL (22004 naming it) */
+int64
+AffArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	AffRequireArg(fcinfo, argno, name);
+	return PG_GETARG_INT64(argno);
+}
+
+void
+AffSpiConnect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_affiliate: SPI_connect failed");
+}

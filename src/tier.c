@@ -95,35 +95,6 @@ typedef struct TierRow
 	int32		multiplier_bp;
 } TierRow;
 
-static int64
-ArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	AffRequireArg(fcinfo, argno, name);
-	return PG_GETARG_INT64(argno);
-}
-
-static void
-SpiConnect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "pg_affiliate: SPI_connect failed");
-}
-
-static void
-RequireMember(int64 program_id, int64 member_id)
-{
-	static PlanSlot slot;
-
-	AffExec(&slot, "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2",
-			2, (Oid[]) {INT8OID, INT8OID},
-			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(member_id)}, NULL, false, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
-						member_id, program_id)));
-}
-
 static Jsonb *
 DetailOf(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
@@ -372,7 +343,7 @@ set_tier(PG_FUNCTION_ARGS)
 {
 	static PlanSlot rankslot,
 				up;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	char	   *name = AffTextArg(fcinfo, 1, "name", TIER_MAX_NAME, true);
 	int32		rank;
 	int64		threshold;
@@ -423,7 +394,7 @@ set_tier(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("benefits must be a JSON object")));
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
+	AffSpiConnect();
 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = CStringGetTextDatum(name);
@@ -472,7 +443,7 @@ Datum
 set_tier_policy(PG_FUNCTION_ARGS)
 {
 	static PlanSlot up;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	Interval   *grace;
 	Interval	zero;
 	Datum		values[2];
@@ -487,7 +458,7 @@ set_tier_policy(PG_FUNCTION_ARGS)
 				 errmsg("invalid grace_period"),
 				 errdetail("A grace period is 0 to %d years.", AFF_MAX_YEARS)));
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
+	AffSpiConnect();
 	values[0] = Int64GetDatum(program_id);
 	values[1] = IntervalPGetDatum(grace);
 	AffExec(&up,
@@ -512,16 +483,16 @@ Datum
 set_member_tier(PG_FUNCTION_ARGS)
 {
 	static PlanSlot find;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
 	char	   *name = AffTextArg(fcinfo, 2, "tier", TIER_MAX_NAME, true);
 	int64		to,
 				from;
 	TimestampTz since;
 
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
-	RequireMember(program_id, member_id);
+	AffSpiConnect();
+	(void) WalletRequireMember(program_id, member_id, false, NULL);
 	AffExec(&find, "SELECT id FROM affiliate.tier WHERE program_id = $1 AND name = $2",
 			2, (Oid[]) {INT8OID, TEXTOID},
 			(Datum[]) {Int64GetDatum(program_id), CStringGetTextDatum(name)}, NULL, false, 1);
@@ -584,7 +555,7 @@ review_tiers(PG_FUNCTION_ARGS)
 				 errmsg("as_of must be finite")));
 	if (one_program)
 		AffRequireProgram(program_id, NULL);
-	SpiConnect();
+	AffSpiConnect();
 	AffExec(&who,
 			"SELECT DISTINCT s.program_id, s.member_id FROM ("
 			"  SELECT program_id, member_id FROM affiliate.tier_member "
@@ -629,8 +600,8 @@ member_tier(PG_FUNCTION_ARGS)
 {
 	static PlanSlot state,
 				extra;
-	int64		program_id = ArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = ArgInt64(fcinfo, 1, "member_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
 	TupleDesc	tupdesc;
 	Datum		values[10];
 	bool		nulls[10];
@@ -649,8 +620,8 @@ member_tier(PG_FUNCTION_ARGS)
 		elog(ERROR, "pg_affiliate: member_tier must return a row");
 	tupdesc = BlessTupleDesc(tupdesc);
 	AffRequireProgram(program_id, NULL);
-	SpiConnect();
-	RequireMember(program_id, member_id);
+	AffSpiConnect();
+	(void) WalletRequireMember(program_id, member_id, false, NULL);
 	memset(nulls, true, sizeof(nulls));
 
 	AffExec(&state, "SELECT tier_id, since FROM affiliate.tier_member WHERE program_id = $1 AND member_id = $2",
