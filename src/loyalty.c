@@ -245,15 +245,12 @@ set_points_policy(PG_FUNCTION_ARGS)
 	Interval   *lifetime;
 	int32		pending_days;
 	Datum		values[3];
-	Interval	zero;
 
 	AffRequireArg(fcinfo, 1, "lot_lifetime");
 	AffRequireArg(fcinfo, 2, "pending_days");
 	lifetime = PG_GETARG_INTERVAL_P(1);
 	pending_days = PG_GETARG_INT32(2);
-	memset(&zero, 0, sizeof(zero));
-	if (DatumGetBool(DirectFunctionCall2(interval_le, IntervalPGetDatum(lifetime), IntervalPGetDatum(&zero))) ||
-		AffIntervalTooLong(lifetime))
+	if (AffIntervalOutOfRange(lifetime, false))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid lot_lifetime"),

@@ -86,6 +86,7 @@ extern void AffRequireProgram(int64 program_id, char **currency_out);
  */
 #define AFF_MAX_YEARS 100
 extern bool AffIntervalTooLong(const Interval *iv);
+extern bool AffIntervalOutOfRange(const Interval *iv, bool allow_zero);
 extern void AffCheckOccurredAt(TimestampTz at, int batch_index);
 
 typedef enum AffAttribution

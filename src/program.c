@@ -122,6 +122,22 @@ AffIntervalTooLong(const Interval *iv)
 }
 
 /*
+ * An interval outside 0 (exclusive unless allow_zero) .. AFF_MAX_YEARS: the
+ * range of every lifetime, window and grace period a setting takes.
+ */
+bool
+AffIntervalOutOfRange(const Interval *iv, bool allow_zero)
+{
+	Interval	zero;
+	int			cmp;
+
+	memset(&zero, 0, sizeof(zero));
+	cmp = DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
+											IntervalPGetDatum(&zero)));
+	return cmp < 0 || (cmp == 0 && !allow_zero) || AffIntervalTooLong(iv);
+}
+
+/*
  * An order's occurred_at: finite and within AFF_MAX_YEARS of now (its hold
  * and attribution windows are added to it).  batch_index > 0 names the
  * conversion of a batch.

@@ -42,20 +42,6 @@ PG_FUNCTION_INFO_V1(add_reward);
 PG_FUNCTION_INFO_V1(set_reward);
 PG_FUNCTION_INFO_V1(redeem_reward);
 
-static int64
-RewardArgInt64(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	AffRequireArg(fcinfo, argno, name);
-	return PG_GETARG_INT64(argno);
-}
-
-static void
-RewardSpiConnect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "pg_affiliate: SPI_connect failed");
-}
-
 /* the attributes of a reward, as add_reward and set_reward take them */
 typedef struct RewardAttrs
 {
@@ -90,7 +76,7 @@ static void
 RewardAttrsArgs(FunctionCallInfo fcinfo, int first, RewardAttrs *a)
 {
 	a->name = AffTextArg(fcinfo, first, "name", REWARD_MAX_NAME, true);
-	a->cost = RewardArgInt64(fcinfo, first + 1, "cost_points");
+	a->cost = AffArgInt64(fcinfo, first + 1, "cost_points");
 	a->has_stock = !PG_ARGISNULL(first + 2);
 	a->stock = a->has_stock ? PG_GETARG_INT64(first + 2) : 0;
 	a->has_from = !PG_ARGISNULL(first + 3);
@@ -190,7 +176,7 @@ Datum
 add_reward(PG_FUNCTION_ARGS)
 {
 	static PlanSlot ins;
-	int64		program_id = RewardArgInt64(fcinfo, 0, "program_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	RewardAttrs a;
 	Datum		values[8];
 	char		nulls[9] = "        ";
@@ -198,7 +184,7 @@ add_reward(PG_FUNCTION_ARGS)
 
 	RewardAttrsArgs(fcinfo, 1, &a);
 	AffRequireProgram(program_id, NULL);
-	RewardSpiConnect();
+	AffSpiConnect();
 	values[0] = Int64GetDatum(program_id);
 	RewardValues(&a, &values[1], &nulls[1]);
 	AffExec(&ins,
@@ -232,8 +218,8 @@ set_reward(PG_FUNCTION_ARGS)
 	static PlanSlot lock,
 				dup,
 				upd;
-	int64		program_id = RewardArgInt64(fcinfo, 0, "program_id");
-	int64		reward_id = RewardArgInt64(fcinfo, 1, "reward_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		reward_id = AffArgInt64(fcinfo, 1, "reward_id");
 	RewardAttrs a;
 	Datum		values[9];
 	char		nulls[10] = "         ";
@@ -242,7 +228,7 @@ set_reward(PG_FUNCTION_ARGS)
 	AffRequireArg(fcinfo, 8, "active");
 	a.active = PG_GETARG_BOOL(8);
 	AffRequireProgram(program_id, NULL);
-	RewardSpiConnect();
+	AffSpiConnect();
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(reward_id);
 	AffExec(&lock, "SELECT 1 FROM affiliate.reward WHERE program_id = $1 AND id = $2 FOR UPDATE",
@@ -311,9 +297,9 @@ redeem_reward(PG_FUNCTION_ARGS)
 				usable,
 				stock,
 				ins;
-	int64		program_id = RewardArgInt64(fcinfo, 0, "program_id");
-	int64		member_id = RewardArgInt64(fcinfo, 1, "member_id");
-	int64		reward_id = RewardArgInt64(fcinfo, 2, "reward_id");
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
+	int64		reward_id = AffArgInt64(fcinfo, 2, "reward_id");
 	char	   *ref = AffTextArg(fcinfo, 3, "request_ref", REWARD_MAX_REF, true);
 	int64		id,
 				cost,
@@ -331,7 +317,7 @@ redeem_reward(PG_FUNCTION_ARGS)
 	StringInfoData memo;
 
 	AffRequireProgram(program_id, NULL);
-	RewardSpiConnect();
+	AffSpiConnect();
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
 	values[2] = Int64GetDatum(reward_id);

@@ -351,7 +351,6 @@ set_tier(PG_FUNCTION_ARGS)
 	Interval   *window;
 	int32		multiplier_bp;
 	Jsonb	   *benefits;
-	Interval	zero;
 	Datum		values[8];
 	int64		id;
 
@@ -378,9 +377,7 @@ set_tier(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid basis \"%s\"", basis),
 				 errhint("A tier's basis is points or spend.")));
-	memset(&zero, 0, sizeof(zero));
-	if (DatumGetBool(DirectFunctionCall2(interval_le, IntervalPGetDatum(window), IntervalPGetDatum(&zero))) ||
-		AffIntervalTooLong(window))
+	if (AffIntervalOutOfRange(window, false))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid qualifying_window"),
@@ -445,14 +442,11 @@ set_tier_policy(PG_FUNCTION_ARGS)
 	static PlanSlot up;
 	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
 	Interval   *grace;
-	Interval	zero;
 	Datum		values[2];
 
 	AffRequireArg(fcinfo, 1, "grace_period");
 	grace = PG_GETARG_INTERVAL_P(1);
-	memset(&zero, 0, sizeof(zero));
-	if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(grace), IntervalPGetDatum(&zero))) ||
-		AffIntervalTooLong(grace))
+	if (AffIntervalOutOfRange(grace, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid grace_period"),
