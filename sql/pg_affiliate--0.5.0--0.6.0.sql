@@ -483,6 +483,123 @@ GRANT SELECT ON affiliate.reward, affiliate.reward_redemption TO affiliate_opera
 -- pg_affiliate--0.6.0.sql)
 
 -- ---------------------------------------------------------------------------
+-- Member profile (display name for leaderboards and messages, birth date for
+-- birthday messages and points) and the pg_cron job registry.
+-- ---------------------------------------------------------------------------
+ALTER TABLE affiliate.member
+    ADD COLUMN display_name text CHECK (char_length(display_name) BETWEEN 1 AND 100),
+    ADD COLUMN birth_date   date;
+
+CREATE FUNCTION affiliate.set_member_profile(program_id bigint, member_id bigint, display_name text, birth_date date)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'set_member_profile';
+COMMENT ON FUNCTION affiliate.set_member_profile(bigint, bigint, text, date) IS
+    'Set a member''s display name (1-100 characters, for leaderboards and messages) and birth date (1900-01-01 to today); NULL clears.';
+
+-- Every job pg_affiliate registers with pg_cron: name, default schedule and
+-- command.  schedule_jobs() registers them all, unschedule_jobs() removes them.
+CREATE FUNCTION affiliate.job_definitions()
+    RETURNS TABLE (jobname text, schedule text, command text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+VALUES
+    ('pg_affiliate_release', '0 * * * *', 'CALL affiliate.release_all_due()'),
+    ('pg_affiliate_fold', '*/10 * * * *', 'SELECT affiliate.fold_balances()'),
+    ('pg_affiliate_expire_points', '15 2 * * *', 'CALL affiliate.expire_all_points()'),
+    ('pg_affiliate_review_tiers', '45 2 * * *', 'SELECT affiliate.review_tiers()')
+$$;
+COMMENT ON FUNCTION affiliate.job_definitions() IS
+    'The pg_cron jobs of pg_affiliate: name, default schedule (UTC as pg_cron reads it) and command.';
+
+CREATE OR REPLACE FUNCTION affiliate.schedule_jobs(release_schedule text DEFAULT '0 * * * *',
+                                        fold_schedule text DEFAULT '*/10 * * * *')
+    RETURNS TABLE (jobid bigint, jobname text, schedule text, command text)
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cron_db text;
+    j record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        -- pg_cron makes its setting readable by superusers only
+        BEGIN
+            cron_db := 'database ' || coalesce(current_setting('cron.database_name', true), 'postgres');
+        EXCEPTION WHEN insufficient_privilege THEN
+            cron_db := 'the database';
+        END;
+        RAISE EXCEPTION USING ERRCODE = '55000',
+            MESSAGE = 'pg_cron is not installed in this database',
+            DETAIL = format('The periodic jobs of pg_affiliate run through pg_cron, which lives in %s named by cron.database_name.',
+                            cron_db),
+            HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and run CREATE EXTENSION pg_cron.';
+    END IF;
+    IF release_schedule IS NULL OR fold_schedule IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'job schedules must not be null';
+    END IF;
+    -- cron.schedule() inserts or updates the job of that name (and validates the schedule)
+    FOR j IN SELECT d.jobname, d.schedule, d.command FROM affiliate.job_definitions() d LOOP
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+            USING j.jobname,
+                  CASE j.jobname WHEN 'pg_affiliate_release' THEN release_schedule
+                                 WHEN 'pg_affiliate_fold' THEN fold_schedule
+                                 ELSE j.schedule END,
+                  j.command;
+    END LOOP;
+    RETURN QUERY EXECUTE
+        'SELECT j.jobid, j.jobname::text, j.schedule, j.command FROM cron.job j
+          WHERE j.jobname IN (SELECT d.jobname FROM affiliate.job_definitions() d) ORDER BY j.jobname';
+END
+$$;
+COMMENT ON FUNCTION affiliate.schedule_jobs(text, text) IS
+    'Register (or update) the periodic jobs of job_definitions() with pg_cron (hold release and balance folding schedules configurable).';
+
+CREATE OR REPLACE FUNCTION affiliate.unschedule_jobs() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION USING ERRCODE = '55000',
+            MESSAGE = 'pg_cron is not installed in this database',
+            HINT = 'There are no pg_affiliate jobs to remove without pg_cron.';
+    END IF;
+    EXECUTE 'SELECT count(cron.unschedule(j.jobid)) FROM cron.job j
+              WHERE j.jobname IN (SELECT d.jobname FROM affiliate.job_definitions() d)'
+        INTO n;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION affiliate.unschedule_jobs() IS 'Remove the pg_affiliate jobs from pg_cron; returns how many were removed.';
+
+CREATE PROCEDURE affiliate.expire_all_points(batch_size integer DEFAULT 10000)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    LOOP
+        n := affiliate.expire_points(pg_catalog.now(), batch_size);
+        COMMIT;
+        EXIT WHEN n = 0;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE affiliate.expire_all_points(integer) IS
+    'Job (pg_cron): retire every expired lot of every program, one committed batch at a time.';
+REVOKE ALL ON FUNCTION affiliate.set_member_profile(bigint, bigint, text, date), affiliate.job_definitions() FROM PUBLIC;
+REVOKE ALL ON PROCEDURE affiliate.expire_all_points(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate.set_member_profile(bigint, bigint, text, date), affiliate.job_definitions()
+    TO affiliate_operator;
+GRANT EXECUTE ON PROCEDURE affiliate.expire_all_points(integer) TO affiliate_operator;
+
+
+-- ---------------------------------------------------------------------------
 -- verify() with the 0.6.0 invariants (points, tiers, rewards): defined once,
 -- at the end, when every table it reads exists.
 -- ---------------------------------------------------------------------------

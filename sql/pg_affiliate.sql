@@ -513,6 +513,8 @@ CREATE TABLE affiliate.member (
     click_id     bigint,                             -- the click that attributed the member
     device_hash  bytea,                              -- keyed BLAKE2b of the device id
     ip_hash      bytea,                              -- keyed BLAKE2b of the IP address
+    display_name text CHECK (char_length(display_name) BETWEEN 1 AND 100),  -- leaderboards, messages
+    birth_date   date,                               -- birthday messages and points
     PRIMARY KEY (program_id, id),
     UNIQUE (program_id, external_id),
     UNIQUE (program_id, code),
@@ -686,6 +688,14 @@ CREATE FUNCTION affiliate.set_member_status(program_id bigint, member_id bigint,
 AS 'MODULE_PATHNAME', 'set_member_status';
 COMMENT ON FUNCTION affiliate.set_member_status(bigint, bigint, text, text) IS
     'Admin: set a member active, inactive or blocked (inactive and blocked members earn nothing); audited. Returns the old status.';
+
+CREATE FUNCTION affiliate.set_member_profile(program_id bigint, member_id bigint, display_name text, birth_date date)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'set_member_profile';
+COMMENT ON FUNCTION affiliate.set_member_profile(bigint, bigint, text, date) IS
+    'Set a member''s display name (1-100 characters, for leaderboards and messages) and birth date (1900-01-01 to today); NULL clears.';
 
 CREATE FUNCTION affiliate.member_by_code(program_id bigint, code text) RETURNS bigint
     LANGUAGE c STABLE SECURITY DEFINER
@@ -1027,6 +1037,22 @@ COMMENT ON FUNCTION affiliate.withdrawal_totals(bigint) IS
 -- Periodic jobs through pg_cron.  The job functions are plain SQL calls and
 -- are tested without the cron worker.
 -- ---------------------------------------------------------------------------
+-- Every job pg_affiliate registers with pg_cron: name, default schedule and
+-- command.  schedule_jobs() registers them all, unschedule_jobs() removes them.
+CREATE FUNCTION affiliate.job_definitions()
+    RETURNS TABLE (jobname text, schedule text, command text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+VALUES
+    ('pg_affiliate_release', '0 * * * *', 'CALL affiliate.release_all_due()'),
+    ('pg_affiliate_fold', '*/10 * * * *', 'SELECT affiliate.fold_balances()'),
+    ('pg_affiliate_expire_points', '15 2 * * *', 'CALL affiliate.expire_all_points()'),
+    ('pg_affiliate_review_tiers', '45 2 * * *', 'SELECT affiliate.review_tiers()')
+$$;
+COMMENT ON FUNCTION affiliate.job_definitions() IS
+    'The pg_cron jobs of pg_affiliate: name, default schedule (UTC as pg_cron reads it) and command.';
+
 CREATE FUNCTION affiliate.schedule_jobs(release_schedule text DEFAULT '0 * * * *',
                                         fold_schedule text DEFAULT '*/10 * * * *')
     RETURNS TABLE (jobid bigint, jobname text, schedule text, command text)
@@ -1035,6 +1061,7 @@ CREATE FUNCTION affiliate.schedule_jobs(release_schedule text DEFAULT '0 * * * *
 AS $$
 DECLARE
     cron_db text;
+    j record;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
         -- pg_cron makes its setting readable by superusers only
@@ -1053,18 +1080,21 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'job schedules must not be null';
     END IF;
     -- cron.schedule() inserts or updates the job of that name (and validates the schedule)
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
-        USING 'pg_affiliate_release', release_schedule, 'CALL affiliate.release_all_due()';
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
-        USING 'pg_affiliate_fold', fold_schedule, 'SELECT affiliate.fold_balances()';
+    FOR j IN SELECT d.jobname, d.schedule, d.command FROM affiliate.job_definitions() d LOOP
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+            USING j.jobname,
+                  CASE j.jobname WHEN 'pg_affiliate_release' THEN release_schedule
+                                 WHEN 'pg_affiliate_fold' THEN fold_schedule
+                                 ELSE j.schedule END,
+                  j.command;
+    END LOOP;
     RETURN QUERY EXECUTE
         'SELECT j.jobid, j.jobname::text, j.schedule, j.command FROM cron.job j
-          WHERE j.jobname IN ($1, $2) ORDER BY j.jobname'
-        USING 'pg_affiliate_fold', 'pg_affiliate_release';
+          WHERE j.jobname IN (SELECT d.jobname FROM affiliate.job_definitions() d) ORDER BY j.jobname';
 END
 $$;
 COMMENT ON FUNCTION affiliate.schedule_jobs(text, text) IS
-    'Register (or update) the periodic jobs with pg_cron: hold release (hourly) and balance folding.';
+    'Register (or update) the periodic jobs of job_definitions() with pg_cron (hold release and balance folding schedules configurable).';
 
 CREATE FUNCTION affiliate.unschedule_jobs() RETURNS integer
     LANGUAGE plpgsql
@@ -1078,8 +1108,9 @@ BEGIN
             MESSAGE = 'pg_cron is not installed in this database',
             HINT = 'There are no pg_affiliate jobs to remove without pg_cron.';
     END IF;
-    EXECUTE 'SELECT count(cron.unschedule(j.jobid)) FROM cron.job j WHERE j.jobname IN ($1, $2)'
-        INTO n USING 'pg_affiliate_release', 'pg_affiliate_fold';
+    EXECUTE 'SELECT count(cron.unschedule(j.jobid)) FROM cron.job j
+              WHERE j.jobname IN (SELECT d.jobname FROM affiliate.job_definitions() d)'
+        INTO n;
     RETURN n;
 END
 $$;
@@ -1561,6 +1592,22 @@ CREATE FUNCTION affiliate.expire_points(as_of timestamptz DEFAULT now(), batch_s
     AS 'MODULE_PATHNAME', 'expire_points';
 COMMENT ON FUNCTION affiliate.expire_points(timestamptz, integer, bigint) IS
     'Job: retire what is left of lots expired by as_of (up to batch_size members, busy ones skipped; one program or all); returns how many lots.';
+
+CREATE PROCEDURE affiliate.expire_all_points(batch_size integer DEFAULT 10000)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    LOOP
+        n := affiliate.expire_points(pg_catalog.now(), batch_size);
+        COMMIT;
+        EXIT WHEN n = 0;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE affiliate.expire_all_points(integer) IS
+    'Job (pg_cron): retire every expired lot of every program, one committed batch at a time.';
 
 CREATE FUNCTION affiliate.points_balance(program_id bigint, member_id bigint)
     RETURNS TABLE (balance bigint, usable bigint, pending bigint, expiring_30_days bigint, shortfall bigint)
@@ -3541,6 +3588,7 @@ GRANT EXECUTE ON FUNCTION
     affiliate.record_click(bigint, text, text, inet, text, timestamptz, text, text),
     affiliate.move_member(bigint, bigint, bigint),
     affiliate.set_member_status(bigint, bigint, text, text),
+    affiliate.set_member_profile(bigint, bigint, text, date),
     affiliate.member_by_code(bigint, text),
     affiliate.upline(bigint, bigint, integer),
     affiliate.downline(bigint, bigint, integer),
@@ -3603,8 +3651,9 @@ GRANT EXECUTE ON FUNCTION
     affiliate.review_tiers(timestamptz, bigint),
     affiliate.member_tier(bigint, bigint)
 TO affiliate_operator;
-GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer) TO affiliate_operator;
-GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs() TO affiliate_operator;
+GRANT EXECUTE ON PROCEDURE affiliate.release_all_due(integer), affiliate.expire_all_points(integer) TO affiliate_operator;
+GRANT EXECUTE ON FUNCTION affiliate.schedule_jobs(text, text), affiliate.unschedule_jobs(), affiliate.job_definitions()
+    TO affiliate_operator;
 GRANT USAGE ON TYPE affiliate.conversion_input TO affiliate_operator;
 -- the keys of the device/IP hashes are for the extension's C code only
 REVOKE ALL ON affiliate.program_secret FROM affiliate_operator;

@@ -25,7 +25,10 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
 #include "utils/inet.h"
 #include "utils/jsonb.h"
@@ -44,6 +47,7 @@ PG_FUNCTION_INFO_V1(record_click);
 PG_FUNCTION_INFO_V1(move_member);
 PG_FUNCTION_INFO_V1(set_member_status);
 PG_FUNCTION_INFO_V1(member_by_code);
+PG_FUNCTION_INFO_V1(set_member_profile);
 
 /* Take the program's tree lock: shared for joins, exclusive for moves. */
 static void
@@ -608,4 +612,71 @@ member_by_code(PG_FUNCTION_ARGS)
 	if (id == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(id);
+}
+
+/* the longest display name, in characters */
+#define AFF_MAX_DISPLAY_NAME 100
+
+/*
+ * affiliate.set_member_profile(program_id bigint, member_id bigint,
+ *                              display_name text, birth_date date)
+ * RETURNS void -- NULL clears a field
+ */
+Datum
+set_member_profile(PG_FUNCTION_ARGS)
+{
+	static PlanSlot upd;
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	int64		member_id = AffArgInt64(fcinfo, 1, "member_id");
+	char	   *name = NULL;
+	DateADT		birth = 0;
+	bool		has_birth = !PG_ARGISNULL(3);
+
+	if (!PG_ARGISNULL(2))
+	{
+		text	   *t = PG_GETARG_TEXT_PP(2);
+		int			len = pg_mbstrlen_with_len(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+
+		name = text_to_cstring(t);
+		if (len < 1 || len > AFF_MAX_DISPLAY_NAME)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("display_name must be 1 to %d characters long", AFF_MAX_DISPLAY_NAME),
+					 errhint("Pass NULL to clear the display name.")));
+		for (const char *c = name; *c; c++)
+			if ((unsigned char) *c < 0x20 || *c == 0x7f)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("display_name must not contain control characters"),
+						 errdetail("Display names appear on leaderboards and in messages.")));
+	}
+	if (has_birth)
+	{
+		DateADT		today = GetSQLCurrentDate();
+		DateADT		earliest = date2j(1900, 1, 1) - POSTGRES_EPOCH_JDATE;
+
+		birth = PG_GETARG_DATEADT(3);
+		if (DATE_NOT_FINITE(birth) || birth < earliest || birth > today)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("birth_date must lie between 1900-01-01 and today"),
+					 errhint("Pass NULL to clear the birth date.")));
+	}
+
+	AffRequireProgram(program_id, NULL);
+	AffSpiConnect();
+	AffExec(&upd,
+			"UPDATE affiliate.member SET display_name = $3, birth_date = $4 "
+			"WHERE program_id = $1 AND id = $2",
+			4, (Oid[]) {INT8OID, INT8OID, TEXTOID, DATEOID},
+			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(member_id),
+				name ? CStringGetTextDatum(name) : (Datum) 0, DateADTGetDatum(birth)},
+			(char[]) {' ', ' ', name ? ' ' : 'n', has_birth ? ' ' : 'n'}, false, 0);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
+						member_id, program_id)));
+	SPI_finish();
+	PG_RETURN_VOID();
 }

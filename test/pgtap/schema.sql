@@ -109,7 +109,7 @@ SELECT is_empty($$
        AND p.provolatile <> 'i'
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
                              'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
-                             'expire_points', 'review_tiers',
+                             'expire_points', 'expire_all_points', 'review_tiers',
                              'claimed_program', 'current_member', 'claimed_member', 'request_client',
                              'api_error',
                              -- the root key and the sealing of every program's key

@@ -238,3 +238,13 @@ BEGIN;
 UPDATE affiliate.points_lot SET remaining = remaining + 1 WHERE program_id = :p AND id = :lot_late;
 SELECT invariant FROM affiliate.verify();
 ROLLBACK;
+
+-- the job's procedure, called directly (tests never wait on the worker):
+-- two lots made due by hand are retired, one committed batch at a time
+UPDATE affiliate.points_lot SET expires_at = now() - interval '1 second'
+ WHERE (program_id, id) IN (SELECT program_id, id FROM affiliate.points_lot
+                             WHERE remaining > 0 AND expires_at > now() ORDER BY id LIMIT 2);
+SELECT count(*) AS due_lots FROM affiliate.points_lot WHERE remaining > 0 AND expires_at <= now();
+CALL affiliate.expire_all_points(1);
+SELECT count(*) AS due_lots_after FROM affiliate.points_lot WHERE remaining > 0 AND expires_at <= now();
+SELECT * FROM affiliate.verify();

@@ -197,3 +197,23 @@ SELECT affiliate.add_member(:p, 'behind-the-sequence');
 ROLLBACK;
 
 SELECT * FROM affiliate.verify();
+
+-- the profile: display name and birth date; NULL clears; bad values refused
+-- and nothing changed
+SELECT affiliate.set_member_profile(:p, :a, 'Asha K.', '1990-02-28');
+SELECT display_name, birth_date FROM affiliate.member WHERE program_id = :p AND id = :a;
+\set VERBOSITY terse
+SELECT affiliate.set_member_profile(:p, :a, '', NULL);
+SELECT affiliate.set_member_profile(:p, :a, repeat('x', 101), NULL);
+SELECT affiliate.set_member_profile(:p, :a, E'tab\there', NULL);
+SELECT affiliate.set_member_profile(:p, :a, 'Asha', '1899-12-31');
+SELECT affiliate.set_member_profile(:p, :a, 'Asha', current_date + 1);
+SELECT affiliate.set_member_profile(:p, :a, 'Asha', 'infinity');
+SELECT affiliate.set_member_profile(:p, 999999, 'Asha', NULL);
+SELECT affiliate.set_member_profile(NULL, :a, 'Asha', NULL);
+\set VERBOSITY default
+SELECT display_name, birth_date FROM affiliate.member WHERE program_id = :p AND id = :a;
+SELECT affiliate.set_member_profile(:p, :a, repeat('é', 100), NULL);
+SELECT char_length(display_name), birth_date FROM affiliate.member WHERE program_id = :p AND id = :a;
+SELECT affiliate.set_member_profile(:p, :a, NULL, NULL);
+SELECT display_name IS NULL AND birth_date IS NULL AS cleared FROM affiliate.member WHERE program_id = :p AND id = :a;
