@@ -65,6 +65,8 @@ CREATE TABLE affiliate.points_bill (
     lot_id           bigint,
     refunded_amount  bigint NOT NULL DEFAULT 0 CHECK (refunded_amount BETWEEN 0 AND amount),
     created_at       timestamptz NOT NULL DEFAULT now(),
+    -- why the bill earned nothing although a rule applied: 'member_blocked'
+    withheld         text CHECK (withheld = 'member_blocked'),
     PRIMARY KEY (program_id, id),
     UNIQUE (program_id, external_ref),
     FOREIGN KEY (program_id, lot_id) REFERENCES affiliate.points_lot (program_id, id)
