@@ -3,7 +3,9 @@
 -- lots with expiry and a pending period, the expiry job, points_balance; tiers
 -- (issue 9 §2: tier, tier_policy, tier_member, tier_history, set_tier,
 -- set_tier_policy, set_member_tier, review_tiers, member_tier); rewards
--- (issue 9 §3): the reward catalog and redeem_reward; the
+-- (issue 9 §3): the reward catalog and redeem_reward; badges, leaderboards
+-- and event points (issue 9 §4: leaderboard_entry, badge_rule, member_badge,
+-- counter_increment, set_badge_rule, increment_counter, leaderboard); the
 -- objects are the same as in pg_affiliate--0.6.0.sql (test/sql/upgrade.sql
 -- compares the catalogs of both paths).
 
@@ -602,6 +604,408 @@ GRANT EXECUTE ON PROCEDURE affiliate.expire_all_points(integer) TO affiliate_ope
 
 
 -- ---------------------------------------------------------------------------
+-- Badges, leaderboards and event points (issue 9 §4; src/gamification.c,
+-- docs/gamification.md).  The engines report each event in its own
+-- transaction: the member's metric (referrals, earnings, points, courses,
+-- counter:<name>) moves in the leaderboard rows of the event's day, week and
+-- month (UTC) and of all time, with INSERT ... ON CONFLICT DO UPDATE; a
+-- positive event awards the badges whose threshold the all-time value
+-- reached, once per member and rule.  verify() checks the all-time values
+-- against the events and the periods against each other.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.leaderboard_entry (
+    program_id    bigint NOT NULL,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    metric        text NOT NULL CHECK (metric ~ '^(referrals|earnings|points|courses|counter:[a-z][a-z0-9_]{0,31})$'),
+    period        text NOT NULL CHECK (period IN ('day', 'week', 'month', 'all')),
+    period_start  timestamptz NOT NULL,
+    member_id     bigint NOT NULL,
+    value         bigint NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, metric, period, period_start, member_id),
+    CHECK ((period = 'all') = (period_start = '-infinity'))
+);
+CREATE INDEX leaderboard_rank ON affiliate.leaderboard_entry (program_id, metric, period, period_start, value DESC, member_id);
+COMMENT ON TABLE affiliate.leaderboard_entry IS 'A member''s value of a metric in one period (day, week, month from period_start UTC; all from -infinity), maintained by the events.';
+
+CREATE TABLE affiliate.badge_rule (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    name        text NOT NULL CHECK (octet_length(name) BETWEEN 1 AND 64),
+    metric      text NOT NULL CHECK (metric ~ '^(referrals|earnings|points|courses|counter:[a-z][a-z0-9_]{0,31})$'),
+    threshold   bigint NOT NULL CHECK (threshold BETWEEN 1 AND 1000000000000000),
+    level       text NOT NULL CHECK (level IN ('bronze', 'silver', 'gold', 'platinum')),
+    active      boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, name)
+);
+CREATE INDEX badge_rule_metric ON affiliate.badge_rule (program_id, metric, threshold) WHERE active;
+COMMENT ON TABLE affiliate.badge_rule IS 'Badge rules: a level awarded once when a member''s all-time value of the metric reaches the threshold.';
+
+CREATE TABLE affiliate.member_badge (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    member_id   bigint NOT NULL,
+    rule_id     bigint NOT NULL,
+    value       bigint NOT NULL,
+    threshold   bigint NOT NULL,
+    awarded_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, member_id, rule_id),
+    FOREIGN KEY (program_id, rule_id) REFERENCES affiliate.badge_rule (program_id, id),
+    CHECK (value >= threshold)
+);
+COMMENT ON TABLE affiliate.member_badge IS 'Badges awarded, once per member and rule: the all-time value and the rule''s threshold when awarded.';
+
+CREATE TABLE affiliate.counter_increment (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    member_id   bigint NOT NULL,
+    counter     text NOT NULL,
+    amount      bigint NOT NULL CHECK (amount > 0),
+    source_ref  text NOT NULL,
+    total       bigint NOT NULL DEFAULT 0,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, source_ref)
+);
+COMMENT ON TABLE affiliate.counter_increment IS 'Counter increments made with a source_ref (their idempotency key) and the total they returned.';
+
+CREATE FUNCTION affiliate.leaderboard_period_start(period text, at timestamptz)
+    RETURNS timestamptz
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN $1 = 'all' THEN '-infinity'::timestamptz ELSE date_trunc($1, $2, 'UTC') END
+$$;
+COMMENT ON FUNCTION affiliate.leaderboard_period_start(text, timestamptz) IS
+    'The start of the leaderboard period (day, week from Monday, month; UTC) holding at; -infinity for all.';
+
+CREATE FUNCTION affiliate.set_badge_rule(program_id bigint, name text, metric text, threshold bigint, level text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_badge_rule';
+COMMENT ON FUNCTION affiliate.set_badge_rule(bigint, text, text, bigint, text) IS
+    'Admin: create or change (and reactivate) a badge rule by name; audited; returns the rule id.';
+
+CREATE FUNCTION affiliate.set_badge_rule_active(program_id bigint, name text, active boolean)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_badge_rule_active';
+COMMENT ON FUNCTION affiliate.set_badge_rule_active(bigint, text, boolean) IS
+    'Admin: deactivate (or reactivate) a badge rule; awarded badges stay; audited.';
+
+CREATE FUNCTION affiliate.increment_counter(program_id bigint, member_id bigint, counter text, by bigint DEFAULT 1,
+                                            source_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'increment_counter';
+COMMENT ON FUNCTION affiliate.increment_counter(bigint, bigint, text, bigint, text) IS
+    'Add to a member''s usage counter (metric counter:<name>); idempotent on source_ref; returns the all-time total.';
+
+CREATE FUNCTION affiliate.leaderboard(program_id bigint, metric text, period text, at timestamptz DEFAULT now(),
+                                      max_rows integer DEFAULT 10)
+    RETURNS TABLE (rank bigint, member_id bigint, value bigint, display_name text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    start timestamptz;
+BEGIN
+    IF leaderboard.program_id IS NULL OR leaderboard.metric IS NULL OR leaderboard.period IS NULL
+       OR leaderboard.at IS NULL OR leaderboard.max_rows IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'program_id, metric, period, at and max_rows must not be null';
+    END IF;
+    IF leaderboard.metric !~ '^(referrals|earnings|points|courses|counter:[a-z][a-z0-9_]{0,31})$' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('invalid metric "%s"', leaderboard.metric),
+            HINT = 'A metric is referrals, earnings, points, courses or counter:<name>.';
+    END IF;
+    IF leaderboard.period NOT IN ('day', 'week', 'month', 'all') THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('invalid period "%s"', leaderboard.period),
+            HINT = 'A period is day, week, month or all.';
+    END IF;
+    IF NOT isfinite(leaderboard.at) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'at must be finite';
+    END IF;
+    IF leaderboard.max_rows NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'max_rows must be between 1 and 1000';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.program g WHERE g.id = leaderboard.program_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('program %s does not exist', leaderboard.program_id);
+    END IF;
+    start := affiliate.leaderboard_period_start(leaderboard.period, leaderboard.at);
+    -- the top rows by the index leaderboard_rank, then their names
+    RETURN QUERY
+    SELECT pg_catalog.rank() OVER (ORDER BY t.value DESC), t.member_id, t.value,
+           coalesce(m.display_name, 'Member ' || t.member_id)
+      FROM (SELECT e.member_id, e.value FROM affiliate.leaderboard_entry e
+             WHERE e.program_id = leaderboard.program_id AND e.metric = leaderboard.metric
+               AND e.period = leaderboard.period AND e.period_start = start AND e.value > 0
+             ORDER BY e.value DESC, e.member_id
+             LIMIT leaderboard.max_rows) t
+      JOIN affiliate.member m ON m.program_id = leaderboard.program_id AND m.id = t.member_id
+     ORDER BY t.value DESC, t.member_id;
+END
+$$;
+COMMENT ON FUNCTION affiliate.leaderboard(bigint, text, text, timestamptz, integer) IS
+    'The top max_rows members of a metric in the period (day, week, month UTC, all) holding at: rank (ties share one), member, value, display name (or "Member <id>").';
+
+CREATE FUNCTION affiliate.member_badges(program_id bigint, member_id bigint)
+    RETURNS TABLE (rule_id bigint, name text, level text, metric text, threshold bigint, value bigint,
+                   awarded_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.id, r.name, r.level, r.metric, b.threshold, b.value, b.awarded_at
+      FROM affiliate.member_badge b
+      JOIN affiliate.badge_rule r ON r.program_id = b.program_id AND r.id = b.rule_id
+     WHERE b.program_id = $1 AND b.member_id = $2
+     ORDER BY b.awarded_at, b.id
+$$;
+COMMENT ON FUNCTION affiliate.member_badges(bigint, bigint) IS
+    'A member''s badges, oldest first: the rule, its level and metric, the threshold and value when awarded.';
+
+ALTER TABLE affiliate.leaderboard_entry ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.badge_rule ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.member_badge ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.counter_increment ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.leaderboard_entry FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.badge_rule FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.member_badge FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.counter_increment FOR SELECT TO affiliate_operator USING (true);
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.leaderboard_entry', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.badge_rule', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.member_badge', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.counter_increment', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.leaderboard_entry_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.badge_rule_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.member_badge_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.counter_increment_id_seq', '');
+
+REVOKE ALL ON affiliate.leaderboard_entry, affiliate.badge_rule, affiliate.member_badge,
+    affiliate.counter_increment FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.leaderboard_entry_id_seq, affiliate.badge_rule_id_seq,
+    affiliate.member_badge_id_seq, affiliate.counter_increment_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.leaderboard_period_start(text, timestamptz),
+    affiliate.set_badge_rule(bigint, text, text, bigint, text),
+    affiliate.set_badge_rule_active(bigint, text, boolean),
+    affiliate.increment_counter(bigint, bigint, text, bigint, text),
+    affiliate.leaderboard(bigint, text, text, timestamptz, integer),
+    affiliate.member_badges(bigint, bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.leaderboard_period_start(text, timestamptz),
+    affiliate.set_badge_rule(bigint, text, text, bigint, text),
+    affiliate.set_badge_rule_active(bigint, text, boolean),
+    affiliate.increment_counter(bigint, bigint, text, bigint, text),
+    affiliate.leaderboard(bigint, text, text, timestamptz, integer),
+    affiliate.member_badges(bigint, bigint)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.leaderboard_entry, affiliate.badge_rule, affiliate.member_badge,
+    affiliate.counter_increment TO affiliate_operator;
+
+-- The leaderboards of what happened before this version: referrals and
+-- earnings from the conversions and commissions (at each conversion's
+-- occurred_at), completed courses from the certificates (at issued_at).
+-- (Points start with this version.)
+INSERT INTO affiliate.leaderboard_entry (program_id, metric, period, period_start, member_id, value)
+SELECT ev.program_id, ev.metric, p.period, affiliate.leaderboard_period_start(p.period, ev.at), ev.member_id,
+       sum(ev.delta)::bigint
+  FROM (SELECT v.program_id, v.referrer_id AS member_id, 'referrals' AS metric, 1::bigint AS delta, v.occurred_at AS at
+          FROM affiliate.conversion v WHERE v.referrer_id IS NOT NULL
+        UNION ALL
+        SELECT x.program_id, x.beneficiary_id, 'earnings', x.amount - x.reversed, v.occurred_at
+          FROM affiliate.commission x
+          JOIN affiliate.conversion v ON v.program_id = x.program_id AND v.id = x.conversion_id
+        UNION ALL
+        SELECT c.program_id, c.member_id, 'courses', 1, c.issued_at FROM affiliate.certificate c) ev
+ CROSS JOIN (VALUES ('all'), ('day'), ('month'), ('week')) AS p(period)
+ GROUP BY 1, 2, 3, 4, 5
+HAVING sum(ev.delta) > 0;
+
+-- ---------------------------------------------------------------------------
+-- Badges and leaderboards over HTTP (affiliate_api, docs/gamification.md):
+-- anyone with a token naming the program reads its leaderboards (display
+-- names only, no member ids); a member reads their badges and sets their
+-- profile; the admin manages badge rules and increments counters.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate_api.leaderboard(metric text, period text DEFAULT 'all', max_rows integer DEFAULT 10)
+    RETURNS TABLE (rank bigint, display_name text, value bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN QUERY
+    SELECT l.rank, l.display_name, l.value
+      FROM affiliate.leaderboard(affiliate.claimed_program(), metric, period, pg_catalog.now(), max_rows) l;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.leaderboard(text, text, integer) IS
+    'anon, member, admin: the claimed program''s leaderboard of a metric for the current day, week, month or all time: rank, display name, value.';
+
+CREATE FUNCTION affiliate_api.my_badges()
+    RETURNS TABLE (name text, level text, metric text, threshold bigint, value bigint, awarded_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT b.name, b.level, b.metric, b.threshold, b.value, b.awarded_at
+      FROM affiliate.member_badges(affiliate.claimed_program(), affiliate.current_member()) b
+$$;
+COMMENT ON FUNCTION affiliate_api.my_badges() IS
+    'member: the caller''s badges, oldest first.';
+
+CREATE FUNCTION affiliate_api.set_my_profile(display_name text, birth_date date)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_member_profile(affiliate.claimed_program(), affiliate.current_member(), display_name,
+                                         birth_date);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_my_profile(text, date) IS
+    'member: set the caller''s display name (shown on leaderboards) and birth date; NULL clears.';
+
+CREATE FUNCTION affiliate_api.set_badge_rule(name text, metric text, threshold bigint, level text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.set_badge_rule(affiliate.claimed_program(), name, metric, threshold, level);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_badge_rule(text, text, bigint, text) IS
+    'admin: create or change (and reactivate) a badge rule of the program by name; audited; returns the rule id.';
+
+CREATE FUNCTION affiliate_api.set_badge_rule_active(name text, active boolean)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_badge_rule_active(affiliate.claimed_program(), name, active);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_badge_rule_active(text, boolean) IS
+    'admin: deactivate (or reactivate) a badge rule of the program; awarded badges stay; audited.';
+
+CREATE FUNCTION affiliate_api.badge_rules()
+    RETURNS TABLE (rule_id bigint, name text, metric text, threshold bigint, level text, active boolean,
+                   awarded bigint, updated_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT r.id, r.name, r.metric, r.threshold, r.level, r.active,
+           (SELECT pg_catalog.count(*) FROM affiliate.member_badge b
+             WHERE b.program_id = r.program_id AND b.rule_id = r.id),
+           r.updated_at
+      FROM affiliate.badge_rule r
+     WHERE r.program_id = affiliate.claimed_program()
+     ORDER BY r.metric, r.threshold, r.id
+$$;
+COMMENT ON FUNCTION affiliate_api.badge_rules() IS
+    'admin: the program''s badge rules with how many members hold each.';
+
+CREATE FUNCTION affiliate_api.member_badges(member_id bigint)
+    RETURNS TABLE (name text, level text, metric text, threshold bigint, value bigint, awarded_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT b.name, b.level, b.metric, b.threshold, b.value, b.awarded_at
+      FROM affiliate.member_badges(affiliate.claimed_program(), affiliate.claimed_member(member_id)) b
+$$;
+COMMENT ON FUNCTION affiliate_api.member_badges(bigint) IS
+    'admin: a member''s badges, oldest first (PT404 for a member of another program).';
+
+CREATE FUNCTION affiliate_api.increment_counter(member_id bigint, counter text, by bigint DEFAULT 1,
+                                                source_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.increment_counter(affiliate.claimed_program(), affiliate.claimed_member(member_id), counter,
+                                       by, source_ref);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.increment_counter(bigint, text, bigint, text) IS
+    'admin: add to a member''s usage counter; idempotent on source_ref; returns the all-time total.';
+
+REVOKE ALL ON FUNCTION
+    affiliate_api.leaderboard(text, text, integer),
+    affiliate_api.my_badges(),
+    affiliate_api.set_my_profile(text, date),
+    affiliate_api.set_badge_rule(text, text, bigint, text),
+    affiliate_api.set_badge_rule_active(text, boolean),
+    affiliate_api.badge_rules(),
+    affiliate_api.member_badges(bigint),
+    affiliate_api.increment_counter(bigint, text, bigint, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate_api.leaderboard(text, text, integer)
+    TO affiliate_anon, affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.my_badges(),
+    affiliate_api.set_my_profile(text, date)
+TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.set_badge_rule(text, text, bigint, text),
+    affiliate_api.set_badge_rule_active(text, boolean),
+    affiliate_api.badge_rules(),
+    affiliate_api.member_badges(bigint),
+    affiliate_api.increment_counter(bigint, text, bigint, text)
+TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
 -- verify() with the 0.6.0 invariants (points, tiers, rewards): defined once,
 -- at the end, when every table it reads exists.
 -- ---------------------------------------------------------------------------
@@ -935,6 +1339,58 @@ AS $$
                   GROUP BY y.program_id) r
         ON r.program_id = b.program_id
      WHERE coalesce(r.points, 0) <> coalesce(b.balance, 0)
+    UNION ALL
+    -- a member's all-time leaderboard values equal their events: referrals
+    -- (the conversions they referred directly), earnings (their commissions
+    -- less reversals), points (the points of their lots less what bill
+    -- refunds were due), courses (their certificates)
+    SELECT 'leaderboard_matches_events',
+           format('member %s (program %s): all-time %s %s on the leaderboard, %s from the events',
+                  coalesce(l.member_id, s.member_id), coalesce(l.program_id, s.program_id),
+                  coalesce(l.metric, s.metric), coalesce(l.value, 0), coalesce(s.value, 0))
+      FROM (SELECT e.program_id, e.member_id, e.metric, e.value FROM affiliate.leaderboard_entry e
+             WHERE e.period = 'all' AND e.metric IN ('referrals', 'earnings', 'points', 'courses')
+               AND ($1 IS NULL OR e.program_id = $1)) l
+      FULL JOIN (SELECT v.program_id, v.referrer_id AS member_id, 'referrals' AS metric, count(*)::bigint AS value
+                   FROM affiliate.conversion v
+                  WHERE v.referrer_id IS NOT NULL AND ($1 IS NULL OR v.program_id = $1)
+                  GROUP BY 1, 2
+                 UNION ALL
+                 SELECT x.program_id, x.beneficiary_id, 'earnings', sum(x.amount - x.reversed)::bigint
+                   FROM affiliate.commission x
+                  WHERE $1 IS NULL OR x.program_id = $1
+                  GROUP BY 1, 2
+                 UNION ALL
+                 SELECT z.program_id, z.member_id, 'points', sum(z.points)::bigint
+                   FROM (SELECT y.program_id, y.member_id, y.points FROM affiliate.points_lot y
+                          WHERE $1 IS NULL OR y.program_id = $1
+                         UNION ALL
+                         SELECT b.program_id, b.member_id, -r.points FROM affiliate.points_bill_refund r
+                           JOIN affiliate.points_bill b ON b.program_id = r.program_id AND b.id = r.bill_id
+                          WHERE $1 IS NULL OR r.program_id = $1) z
+                  GROUP BY 1, 2
+                 UNION ALL
+                 SELECT c.program_id, c.member_id, 'courses', count(*)::bigint
+                   FROM affiliate.certificate c
+                  WHERE $1 IS NULL OR c.program_id = $1
+                  GROUP BY 1, 2) s
+        ON s.program_id = l.program_id AND s.member_id = l.member_id AND s.metric = l.metric
+     WHERE coalesce(l.value, 0) <> coalesce(s.value, 0)
+    UNION ALL
+    -- a member's day, week and month values of a metric each add up to the
+    -- all-time value
+    SELECT 'leaderboard_periods_agree',
+           format('member %s (program %s), %s: days %s, weeks %s, months %s, all time %s',
+                  t.member_id, t.program_id, t.metric, t.d, t.w, t.m, t.a)
+      FROM (SELECT e.program_id, e.member_id, e.metric,
+                   coalesce(sum(e.value) FILTER (WHERE e.period = 'day'), 0) AS d,
+                   coalesce(sum(e.value) FILTER (WHERE e.period = 'week'), 0) AS w,
+                   coalesce(sum(e.value) FILTER (WHERE e.period = 'month'), 0) AS m,
+                   coalesce(sum(e.value) FILTER (WHERE e.period = 'all'), 0) AS a
+              FROM affiliate.leaderboard_entry e
+             WHERE $1 IS NULL OR e.program_id = $1
+             GROUP BY 1, 2, 3) t
+     WHERE t.d <> t.a OR t.w <> t.a OR t.m <> t.a
 $$;
 COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
 

@@ -1291,6 +1291,16 @@ RecordConversions(FunctionCallInfo fcinfo, int64 program_id, ConvIn *in, int n, 
 	if (nshares > 0)
 		WriteCommissions(&prog, in, shares, nshares, single, rsinfo->setResult);
 	ReturnExisting(program_id, in, n, rsinfo->setResult);
+	{
+		/* leaderboards, badges and event points of the new conversions */
+		int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+		int			m = 0;
+
+		for (int i = 0; i < n; i++)
+			if (in[i].is_new)
+				ids[m++] = in[i].conversion_id;
+		AffGamifyConversions(program_id, ids, m);
+	}
 	SPI_finish();
 }
 
@@ -1728,6 +1738,7 @@ refund_conversion(PG_FUNCTION_ARGS)
 				"WHERE c.program_id = $1 AND c.id = u.id",
 				4, (Oid[]) {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID},
 				values, NULL, false, 0);
+		AffGamifyRefund(program_id, conversion_id, values[1], values[2]);
 	}
 
 	values[1] = Int64GetDatum(conversion_id);

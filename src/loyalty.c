@@ -420,6 +420,7 @@ record_bill(PG_FUNCTION_ARGS)
 		appendStringInfoChar(&memo, '}');
 		PostPoints(program_id, member_id, "points_bill", "loyalty_issued", points,
 				   psprintf("points_bill:%s", ref), &memo);
+		AffGamifyEvent(program_id, member_id, "points", points, at);
 	}
 	if (!blocked)
 		TierUpgradeNow(program_id, member_id);	/* a threshold crossed: upgrade at once */
@@ -544,6 +545,7 @@ refund_bill(PG_FUNCTION_ARGS)
 			"UPDATE affiliate.points_bill SET refunded_amount = refunded_amount + $3 WHERE program_id = $1 AND id = $2",
 			3, (Oid[]) {INT8OID, INT8OID, INT8OID},
 			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(bill_id), Int64GetDatum(amount)}, NULL, false, 0);
+	AffGamifyBillRefund(program_id, bill_id, due);
 	if (taken > 0)
 	{
 		initStringInfo(&memo);
@@ -656,6 +658,7 @@ award_points(PG_FUNCTION_ARGS)
 	escape_json(&memo, reason);
 	appendStringInfoChar(&memo, '}');
 	PostPoints(program_id, member_id, "points_award", "loyalty_issued", points, key, &memo);
+	AffGamifyEvent(program_id, member_id, "points", points, GetCurrentTransactionStartTimestamp());
 
 	resetStringInfo(&memo);
 	appendStringInfo(&memo, "{\"lot_id\": " INT64_FORMAT ", \"member_id\": " INT64_FORMAT

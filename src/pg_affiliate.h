@@ -345,4 +345,24 @@ extern int64 PostPoints(int64 program_id, int64 member_id, const char *journal_k
 						const char *system_kind, int64 amount, const char *key,
 						StringInfo memo);
 
+/* ---------- badges, leaderboards, event points (gamification.c) ---------- */
+
+/*
+ * The hooks of the engines, each called once per event in the event's
+ * transaction, inside SPI.  An event adds delta to the member's metric
+ * (referrals, earnings, points, courses, counter:<name>) in the leaderboard
+ * periods of at, and a positive delta awards the badges it crossed.
+ */
+extern void AffGamifyEvent(int64 program_id, int64 member_id, const char *metric,
+						   int64 delta, TimestampTz at);
+extern void AffGamifySignup(int64 program_id, int64 member_id);
+extern void AffGamifyConversions(int64 program_id, const int64 *conversion_ids, int n);
+extern void AffGamifyRefund(int64 program_id, int64 conversion_id, Datum commission_ids,
+							Datum deltas);
+extern void AffGamifyBillRefund(int64 program_id, int64 bill_id, int64 due);
+extern void AffGamifyCourseCompleted(int64 program_id, int64 member_id, int64 course_id);
+/* the points of a points_rule event as a lot with source_ref ref (0: none) */
+extern int64 AffAwardEventPoints(int64 program_id, int64 member_id, const char *event,
+								 const char *ref);
+
 #endif							/* PG_AFFILIATE_H */
