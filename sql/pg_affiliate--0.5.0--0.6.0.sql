@@ -676,13 +676,13 @@ COMMENT ON TABLE affiliate.counter_increment IS 'Counter increments made with a 
 
 CREATE FUNCTION affiliate.leaderboard_period_start(period text, at timestamptz)
     RETURNS timestamptz
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN $1 = 'all' THEN '-infinity'::timestamptz ELSE date_trunc($1, $2, 'UTC') END
 $$;
 COMMENT ON FUNCTION affiliate.leaderboard_period_start(text, timestamptz) IS
-    'The start of the leaderboard period (day, week from Monday, month; UTC) holding at; -infinity for all.';
+    'The start of the leaderboard period (day, week from Monday, month; UTC) holding at; -infinity for all (immutable: UTC has no rule changes).';
 
 CREATE FUNCTION affiliate.set_badge_rule(program_id bigint, name text, metric text, threshold bigint, level text)
     RETURNS bigint

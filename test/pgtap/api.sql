@@ -36,7 +36,10 @@ SELECT functions_are('affiliate_api', ARRAY[
     -- loyalty (0.6.0, test/pgtap/loyalty_api.sql)
     'rewards', 'my_points', 'my_points_history', 'my_tier', 'redeem_reward', 'my_redemptions', 'record_bill',
     'refund_bill', 'award_points', 'deduct_points', 'set_points_rule', 'set_points_policy', 'member_points',
-    'set_tier', 'set_tier_policy', 'set_member_tier', 'member_tier', 'review_tiers', 'add_reward', 'set_reward']);
+    'set_tier', 'set_tier_policy', 'set_member_tier', 'member_tier', 'review_tiers', 'add_reward', 'set_reward',
+    -- badges and leaderboards (0.6.0, test/pgtap/gamification_api.sql)
+    'leaderboard', 'my_badges', 'set_my_profile', 'set_badge_rule', 'set_badge_rule_active', 'badge_rules',
+    'member_badges', 'increment_counter']);
 SELECT views_are('affiliate_api', ARRAY['program', 'members', 'commissions', 'withdrawals', 'conversions',
                                         'purchases', 'plans', 'audit_log',
                                         'courses', 'enrollments', 'topic_progress', 'assessments']);
@@ -91,33 +94,35 @@ SELECT ok(NOT has_schema_privilege('affiliate_anon', 'affiliate', 'USAGE'),
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_anon', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['certificate_public_key', 'certificate_text', 'course_catalog', 'course_outline', 'lookup_code',
-                'record_click', 'rewards', 'verify_certificate'],
-          'affiliate_anon executes lookup_code, record_click, the course catalog and outlines and certificate verification only');
+          ARRAY['certificate_public_key', 'certificate_text', 'course_catalog', 'course_outline',
+                'leaderboard', 'lookup_code', 'record_click', 'rewards', 'verify_certificate'],
+          'affiliate_anon executes lookup_code, record_click, the course catalog and outlines, certificate verification, the rewards catalog and the leaderboards only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_member', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['cancel_withdrawal', 'certificate_public_key', 'certificate_text', 'course_catalog',
-                'course_outline', 'course_progress', 'enroll', 'join',
-                'lookup_code', 'me', 'my_balance', 'my_certificates', 'my_courses', 'my_points',
-                'my_points_history', 'my_redemptions', 'my_tier', 'my_transactions', 'my_tree',
-                'record_assessment', 'record_click', 'record_progress', 'redeem_reward', 'request_withdrawal',
-                'rewards', 'verify_certificate'],
+                'course_outline', 'course_progress', 'enroll', 'join', 'leaderboard', 'lookup_code', 'me',
+                'my_badges', 'my_balance', 'my_certificates', 'my_courses', 'my_points', 'my_points_history',
+                'my_redemptions', 'my_tier', 'my_transactions', 'my_tree', 'record_assessment',
+                'record_click', 'record_progress', 'redeem_reward', 'request_withdrawal', 'rewards',
+                'set_my_profile', 'verify_certificate'],
           'affiliate_member executes the member and anon functions only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['add_member', 'add_module', 'add_reward', 'add_topic', 'adjust_balance', 'approve_withdrawal',
-                'award_points', 'certificate_public_key', 'certificate_text',
-                'complete_withdrawal', 'course_catalog', 'course_outline', 'course_outline_all', 'create_course',
-                'deduct_points', 'fail_withdrawal', 'lookup_code', 'member_balance', 'member_course_progress',
-                'member_points', 'member_tier', 'member_transactions',
-                'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'record_bill', 'record_click',
-                'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal', 'review_tiers',
-                'revoke_certificate', 'rewards', 'rotate_signing_key', 'set_member_status', 'set_member_tier',
-                'set_plan', 'set_points_policy', 'set_points_rule',
-                'set_published', 'set_reward', 'set_tier', 'set_tier_policy', 'update_program_settings', 'verify',
-                'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
+          ARRAY['add_member', 'add_module', 'add_reward', 'add_topic', 'adjust_balance',
+                'approve_withdrawal', 'award_points', 'badge_rules', 'certificate_public_key',
+                'certificate_text', 'complete_withdrawal', 'course_catalog', 'course_outline',
+                'course_outline_all', 'create_course', 'deduct_points', 'fail_withdrawal',
+                'increment_counter', 'leaderboard', 'lookup_code', 'member_badges', 'member_balance',
+                'member_course_progress', 'member_points', 'member_tier', 'member_transactions',
+                'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'record_bill',
+                'record_click', 'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal',
+                'review_tiers', 'revoke_certificate', 'rewards', 'rotate_signing_key', 'set_badge_rule',
+                'set_badge_rule_active', 'set_member_status', 'set_member_tier', 'set_plan',
+                'set_points_policy', 'set_points_rule', 'set_published', 'set_reward', 'set_tier',
+                'set_tier_policy', 'update_program_settings', 'verify', 'verify_certificate',
+                'withdrawal_queue', 'withdrawal_totals'],
           'affiliate_admin executes the admin and anon functions only');
 
 -- SELECT on views and tables, per role; nobody writes them directly

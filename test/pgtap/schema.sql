@@ -31,7 +31,9 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      -- 0.6.0: tiers
                                      'tier', 'tier_policy', 'tier_member', 'tier_history',
                                      -- 0.6.0: rewards
-                                     'reward', 'reward_redemption']);
+                                     'reward', 'reward_redemption',
+                                     -- 0.6.0: badges and leaderboards
+                                     'leaderboard_entry', 'badge_rule', 'member_badge', 'counter_increment']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -76,7 +78,7 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.certificate -> affiliate.signing_key',
                 'affiliate.course -> affiliate.program', 'affiliate.course_module -> affiliate.course',
                 'affiliate.enrollment -> affiliate.course', 'affiliate.enrollment -> affiliate.member',
-                'affiliate.member -> affiliate.member',
+                'affiliate.member -> affiliate.member', 'affiliate.member_badge -> affiliate.badge_rule',
                 'affiliate.plan -> affiliate.program',
                 'affiliate.points_bill -> affiliate.points_lot', 'affiliate.points_bill_refund -> affiliate.points_bill',
                 'affiliate.program_secret -> affiliate.program',
@@ -84,7 +86,7 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.signing_key -> affiliate.program', 'affiliate.tier_member -> affiliate.tier',
                 'affiliate.topic -> affiliate.course_module', 'affiliate.topic_progress -> affiliate.enrollment',
                 'affiliate.topic_progress -> affiliate.topic', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier and a redemption''s reward');
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier, a redemption''s reward and a badge''s rule');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
