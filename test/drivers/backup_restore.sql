@@ -265,6 +265,16 @@ SELECT affiliate.award_points(:p1, m.id, 200, 'reward budget', NULL, 'budget-ott
 SELECT affiliate.redeem_reward(:p1, m.id, :reward, 'mug-ott:4') IS NOT NULL AS redeemed
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
 
+-- badges and leaderboards (0.6.0) in p1: the conversions and points above
+-- filled the leaderboards; a badge rule that ott:3 crosses with its next
+-- bill, and a usage counter with a source_ref (a counter increment row)
+SELECT affiliate.set_badge_rule(:p1, 'Points fan', 'points', 10, 'bronze') IS NOT NULL AS rule;
+SELECT affiliate.record_bill(:p1, 'erp-4', m.id, 100000) AS points
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:3';
+SELECT affiliate.increment_counter(:p1, m.id, 'api_calls', 3, 'calls-ott:3') AS calls
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:3';
+SELECT count(*) AS badges FROM affiliate.member_badge WHERE program_id = :p1;
+
 -- last, a retried join is refused (23505) after drawing an id: member_id_seq
 -- is ahead of the largest member id, as it often is in a live database (a
 -- restore that derived the sequence from the ids would reuse that id)

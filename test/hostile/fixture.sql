@@ -55,6 +55,8 @@ begin
       perform affiliate.set_tier(p, 'hx tier', 1, 100, 'points', '12 months', 12500);
       -- a reward (0.6.0) member 2 can redeem
       insert into hx_fix values (x || '_reward', affiliate.add_reward(p, 'hx reward ' || x, 10, 1000, null, null, 5));
+      -- a badge rule (0.6.0): 'hx badge', a threshold nobody reaches
+      perform affiliate.set_badge_rule(p, 'hx badge', 'points', 1000000, 'gold');
       -- conversions: ord-1..6 bought by member 4 (pays 2, 3, 1 up the tree)
       for i in 1 .. 6 loop
         perform affiliate.record_conversion(p, 'hx-' || x || '-ord-' || i,

@@ -313,7 +313,15 @@ insert into hx_base values
   ('\.(post_journal)$', 'legs', '''[{"kind": "revenue", "amount": -100}, {"member": {a_m2}, "kind": "available", "amount": 100}]''::jsonb'),
   ('\.(withdrawals|withdrawal_queue)$', 'status', '''requested'''),
   ('^affiliate\.(create_program)$', 'settings', '''{"hold_period": "1 day"}''::jsonb'),
-  ('^affiliate\.(refcode_hash_extended)$', '$2', '0');
+  ('^affiliate\.(refcode_hash_extended)$', '$2', '0'),
+  -- badges and leaderboards (0.6.0): the fixture's rule 'hx badge' of each program
+  ('\.(set_badge_rule|leaderboard)$', 'metric', '''points'''),
+  ('\.(set_badge_rule)$', 'threshold', '100'),
+  ('\.(set_badge_rule)$', 'level', '''gold'''),
+  ('\.(set_badge_rule_active)$', 'name', '''hx badge'''),
+  ('\.(set_badge_rule_active)$', 'active', 'false'),
+  ('\.(leaderboard|leaderboard_period_start)$', 'period', '''week'''),
+  ('\.(increment_counter)$', 'counter', '''hx_calls''');
 create table hx_tbase (typ text primary key, expr text);
 insert into hx_tbase values
   ('bigint', '1'), ('integer', '1'), ('text', '''hx'''), ('jsonb', '''{}''::jsonb'),
@@ -411,6 +419,29 @@ insert into hx_headers (vclass, headers) values
 -- ---------------------------------------------------------------------------
 create table hx_expect (fn_re text, arg_re text, vclass_re text, why text);
 insert into hx_expect values
+  -- badges and leaderboards (0.6.0)
+  ('\.(set_badge_rule|leaderboard)$', '^metric$', '.',
+   'a metric is referrals, earnings, points, courses or counter:<name>: gamification.md (22023, 22004)'),
+  ('\.set_badge_rule$', '^level$', '.', 'a level is bronze, silver, gold or platinum: gamification.md (22023, 22004)'),
+  ('\.set_badge_rule$', '^threshold$', '^(null|zero|minus_one|bigint_min|bigint_max|bigint_max_minus_1)$',
+   'a threshold is 1 to 10^15: gamification.md (22023, 22004)'),
+  ('\.set_badge_rule_active$', '^(name|active)$', '.',
+   'no other rule of that name exists, active is not NULL: gamification.md (P0002, 22023, 22004)'),
+  ('\.increment_counter$', '^counter$', '.',
+   'a counter name matches ^[a-z][a-z0-9_]{0,31}$: gamification.md (22023, 22004)'),
+  ('\.increment_counter$', '^by$', '^(null|zero|minus_one|bigint_min|bigint_max|bigint_max_minus_1)$',
+   'by is 1 to 10^15: gamification.md (22023, 22004)'),
+  ('\.increment_counter$', '^member_id$',
+   '^(null|zero|minus_one|bigint_min|bigint_max|bigint_max_minus_1|unknown_member|other_program_member)$',
+   'no such member in the program: gamification.md (P0002; PT404 over HTTP)'),
+  ('^affiliate\.leaderboard$', '^period$', '.', 'a period is day, week, month or all: gamification.md (22023, 22004)'),
+  ('^affiliate\.leaderboard$', '^program_id$',
+   '^(null|zero|minus_one|bigint_min|bigint_max|bigint_max_minus_1|unknown_program)$',
+   'the program must exist: gamification.md (P0002, 22004)'),
+  ('^affiliate_api\.leaderboard$', '^period$', '.', 'a period is day, week, month or all: gamification.md (22023, 22004)'),
+  ('\.leaderboard$', '^max_rows$', '^(null|zero|minus_one|int_min|int_max|million_and_one)$',
+   'max_rows is 1 to 1000: gamification.md (22023, 22004)'),
+  ('^affiliate\.leaderboard$', '^at$', '^(null|infinity|minus_infinity)$', 'at is finite: gamification.md (22023, 22004)'),
   ('^(?!affiliate(_api)?\.adjust_balance$)', '^amount$', '^(minus_one|bigint_min|minus_past_ten_pow_15)$',
    'a negative amount (only adjust_balance debits): wallet.md, commissions.md, money.md'),
   ('\.(request_withdrawal|pay_from_wallet|adjust_balance|refund_conversion)$', '^amount$', '^zero$',
