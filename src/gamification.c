@@ -134,10 +134,12 @@ AwardBadges(int64 program_id, Datum members, Datum metrics, Datum deltas)
 			"RETURNING member_id, rule_id",
 			4, (Oid[]) {INT8OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID},
 			(Datum[]) {Int64GetDatum(program_id), members, metrics, deltas}, NULL, false, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		/* a badge was awarded: member AffGetInt64(i, 1), rule AffGetInt64(i, 2) */
-	}
+
+	/*
+	 * The badges just awarded are the RETURNING rows (member_id, rule_id)
+	 * in SPI_tuptable: a "badge earned" notification (issue 10) is sent for
+	 * each of them here.
+	 */
 }
 
 /*
