@@ -22,8 +22,10 @@
  * Event points: the points_rule events signup, referral_converted and
  * course_completed become lots (usable at once, expiring after the lot
  * lifetime) times the member's tier multiplier, posted like awards, and
- * idempotent on the lot's source_ref ("<event>:<id>").  Inactive and blocked
- * members get none.
+ * idempotent on the lot's source_ref ("<event>:<id>").  A blocked member gets
+ * none (their points are frozen, docs/loyalty.md "Member status"); an
+ * inactive one (no longer promoting) no referral_converted points, the others
+ * as a customer.
  */
 #include "postgres.h"
 
@@ -199,8 +201,10 @@ AffGamifyEvent(int64 program_id, int64 member_id, const char *metric, int64 delt
  * referral_converted, course_completed, birthday) to the member, as a lot
  * with source_ref ref: rule points times the member's tier multiplier,
  * usable at once, expiring after the lot lifetime.  Nothing without a rule
- * (or a rule of 0 points), for a member who is not active, or when the lot
- * of ref exists (a replay).  Returns the points awarded.  Inside SPI.
+ * (or a rule of 0 points), for a blocked member, for an inactive one when
+ * the event is referral_converted (a promoter's reward, like commissions),
+ * or when the lot of ref exists (a replay).  Returns the points awarded.
+ * Inside SPI.
  */
 int64
 AffAwardEventPoints(int64 program_id, int64 member_id, const char *event, const char *ref)
@@ -217,7 +221,8 @@ AffAwardEventPoints(int64 program_id, int64 member_id, const char *event, const 
 
 	AffExec(&rule,
 			"SELECT r.points FROM affiliate.points_rule r "
-			"  JOIN affiliate.member m ON m.program_id = r.program_id AND m.id = $2 AND m.status = 'active' "
+			"  JOIN affiliate.member m ON m.program_id = r.program_id AND m.id = $2 "
+			"   AND (m.status = 'active' OR (m.status = 'inactive' AND r.event <> 'referral_converted')) "
 			" WHERE r.program_id = $1 AND r.event = $3 AND r.points > 0",
 			3, (Oid[]) {INT8OID, INT8OID, TEXTOID},
 			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(member_id), CStringGetTextDatum(event)},

@@ -3,7 +3,8 @@
 -- refund_conversion, award_points, record_bill, refund_bill, course
 -- completion, increment_counter), leaderboards across day, week and month
 -- boundaries (UTC) with ties, badges awarded once exactly when crossed,
--- event points with a tier multiplier and none for blocked members; every
+-- event points with a tier multiplier, none for blocked members (and no
+-- referral points for inactive ones); every
 -- bad input refused with its SQLSTATE and nothing changed; verify() holds.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS pg_affiliate CASCADE;
@@ -238,6 +239,19 @@ SELECT name, level, value FROM affiliate.member_badges(:p, :kiran) WHERE metric 
 :save
 SELECT completed FROM affiliate.record_progress(:p, :kiran, :t2, 60, true);
 :unchanged
+-- an inactive member (meena) still earns course points as a customer, but
+-- an inactive referrer (ravi) no referral_converted points
+SELECT affiliate.set_member_status(:p, :meena, 'inactive');
+SELECT affiliate.enroll(:p, :meena, :c);
+SELECT count(*) FROM affiliate.record_progress(:p, :meena, :t1, 60, true);
+SELECT count(*) FROM affiliate.record_progress(:p, :meena, :t2, 60, true);
+SELECT points, reason FROM affiliate.points_lot WHERE program_id = :p AND member_id = :meena AND reason = 'course_completed';
+SELECT affiliate.set_member_status(:p, :meena, 'active');
+SELECT affiliate.set_member_status(:p, :ravi, 'inactive');
+SELECT count(*) FROM affiliate.record_conversion(:p, 'o-7', :meena, 1000);
+SELECT count(*) AS lots_for_o7 FROM affiliate.points_lot l
+ WHERE program_id = :p AND source_ref = 'referral_converted:' || (SELECT id FROM affiliate.conversion WHERE external_ref = 'o-7');
+SELECT affiliate.set_member_status(:p, :ravi, 'active');
 
 -- ---------------------------------------------------------------------------
 -- Bad input: refused with its SQLSTATE, nothing changed
