@@ -110,6 +110,14 @@ GamifyInstalled(void)
 /* ---------- the core: leaderboard rows and badges ---------- */
 
 /*
+ * The statements below look rows up by the ids of arrays through LATERAL
+ * subqueries with LIMIT 1 / OFFSET 0: a kept generic plan estimates an
+ * unnested parameter at 10 rows and a program's rows at all of them, and
+ * joins them with a hash join over every conversion (or leaderboard row) of
+ * the program; the subqueries keep it to one index look-up per id.
+ */
+
+/*
  * Award every active badge rule whose metric is one of the events' (with a
  * positive delta) and whose threshold the member's all-time value reached,
  * unless the member holds it.  The one place a badge is awarded (a
@@ -122,16 +130,18 @@ AwardBadges(int64 program_id, Datum members, Datum metrics, Datum deltas)
 
 	AffExec(&ins,
 			"INSERT INTO affiliate.member_badge (program_id, member_id, rule_id, value, threshold) "
-			"SELECT $1, e.member_id, r.id, e.value, r.threshold "
+			"SELECT $1, d.member_id, r.id, e.value, r.threshold "
 			"  FROM (SELECT DISTINCT u.member_id, u.metric "
 			"          FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::text[]), "
 			"                          pg_catalog.unnest($4::bigint[])) AS u(member_id, metric, delta) "
 			"         WHERE u.delta > 0) d "
-			"  JOIN affiliate.leaderboard_entry e ON e.program_id = $1 AND e.metric = d.metric "
-			"       AND e.period = 'all' AND e.period_start = '-infinity' AND e.member_id = d.member_id "
-			"  JOIN affiliate.badge_rule r ON r.program_id = $1 AND r.metric = d.metric AND r.active "
-			"       AND r.threshold <= e.value "
-			" ORDER BY e.member_id, r.id "
+			"  CROSS JOIN LATERAL (SELECT l.value FROM affiliate.leaderboard_entry l "
+			"        WHERE l.program_id = $1 AND l.metric = d.metric AND l.period = 'all' "
+			"          AND l.period_start = '-infinity' AND l.member_id = d.member_id LIMIT 1) e "
+			"  CROSS JOIN LATERAL (SELECT b.id, b.threshold FROM affiliate.badge_rule b "
+			"        WHERE b.program_id = $1 AND b.metric = d.metric AND b.active "
+			"          AND b.threshold <= e.value OFFSET 0) r "
+			" ORDER BY d.member_id, r.id "
 			"ON CONFLICT (program_id, member_id, rule_id) DO NOTHING "
 			"RETURNING member_id, rule_id",
 			4, (Oid[]) {INT8OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID},
@@ -147,7 +157,9 @@ AwardBadges(int64 program_id, Datum members, Datum metrics, Datum deltas)
 /*
  * Add n events (member, metric, delta, time) to the leaderboard rows of
  * their periods, then award the badges they crossed.  Rows are written in
- * key order.  Inside SPI.
+ * key order.  The period start is affiliate.leaderboard_period_start()
+ * written out (a SQL function call per row cost more than the upsert).
+ * Inside SPI.
  */
 static void
 ApplyEvents(int64 program_id, Datum members, Datum metrics, Datum deltas, Datum ats)
@@ -157,7 +169,9 @@ ApplyEvents(int64 program_id, Datum members, Datum metrics, Datum deltas, Datum 
 	AffExec(&up,
 			"INSERT INTO affiliate.leaderboard_entry AS e "
 			"  (program_id, metric, period, period_start, member_id, value) "
-			"SELECT $1, u.metric, p.period, affiliate.leaderboard_period_start(p.period, u.at) AS start, "
+			"SELECT $1, u.metric, p.period, "
+			"       CASE WHEN p.period = 'all' THEN '-infinity'::timestamptz "
+			"            ELSE pg_catalog.date_trunc(p.period, u.at, 'UTC') END AS start, "
 			"       u.member_id, pg_catalog.sum(u.delta)::bigint "
 			"  FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::text[]), "
 			"                  pg_catalog.unnest($4::bigint[]), pg_catalog.unnest($5::timestamptz[])) "
@@ -204,10 +218,10 @@ AffGamifyEvent(int64 program_id, int64 member_id, const char *metric, int64 delt
  * (or a rule of 0 points), for a blocked member, for an inactive one when
  * the event is referral_converted (a promoter's reward, like commissions),
  * or when the lot of ref exists (a replay).  Returns the points awarded.
- * Inside SPI.
+ * The caller adds them to the points metric.  Inside SPI.
  */
-int64
-AffAwardEventPoints(int64 program_id, int64 member_id, const char *event, const char *ref)
+static int64
+EventPointsLot(int64 program_id, int64 member_id, const char *event, const char *ref)
 {
 	static PlanSlot rule,
 				ins;
@@ -215,9 +229,6 @@ AffAwardEventPoints(int64 program_id, int64 member_id, const char *event, const 
 	int64		points;
 	int64		lot_id;
 	StringInfoData memo;
-
-	if (!GamifyInstalled())
-		return 0;
 
 	AffExec(&rule,
 			"SELECT r.points FROM affiliate.points_rule r "
@@ -251,6 +262,21 @@ AffAwardEventPoints(int64 program_id, int64 member_id, const char *event, const 
 	appendStringInfoChar(&memo, '}');
 	PostPoints(program_id, member_id, "points_event", "loyalty_issued", points,
 			   psprintf("points_event:%s", ref), &memo);
+	return points;
+}
+
+/*
+ * The points of event for the member as a lot (EventPointsLot), counted in
+ * the points metric.  Returns the points awarded (0: none).  Inside SPI.
+ */
+int64
+AffAwardEventPoints(int64 program_id, int64 member_id, const char *event, const char *ref)
+{
+	int64		points;
+
+	if (!GamifyInstalled())
+		return 0;
+	points = EventPointsLot(program_id, member_id, event, ref);
 	AffGamifyEvent(program_id, member_id, "points", points, GetCurrentTransactionStartTimestamp());
 	return points;
 }
@@ -300,13 +326,17 @@ AffGamifyConversions(int64 program_id, const int64 *conversion_ids, int n)
 	idarr = ArrayOf(ids, n, INT8OID);
 	AffExec(&events,
 			"SELECT c.referrer_id, 'referrals'::text, 1::bigint, c.occurred_at "
-			"  FROM affiliate.conversion c "
-			" WHERE c.program_id = $1 AND c.id = ANY ($2) AND c.referrer_id IS NOT NULL "
+			"  FROM pg_catalog.unnest($2::bigint[]) AS i(id) "
+			"  CROSS JOIN LATERAL (SELECT v.referrer_id, v.occurred_at FROM affiliate.conversion v "
+			"        WHERE v.program_id = $1 AND v.id = i.id LIMIT 1) c "
+			" WHERE c.referrer_id IS NOT NULL "
 			"UNION ALL "
 			"SELECT x.beneficiary_id, 'earnings', x.amount, c.occurred_at "
-			"  FROM affiliate.conversion c "
-			"  JOIN affiliate.commission x ON x.program_id = c.program_id AND x.conversion_id = c.id "
-			" WHERE c.program_id = $1 AND c.id = ANY ($2) AND x.amount > 0",
+			"  FROM pg_catalog.unnest($2::bigint[]) AS i(id) "
+			"  CROSS JOIN LATERAL (SELECT v.occurred_at FROM affiliate.conversion v "
+			"        WHERE v.program_id = $1 AND v.id = i.id LIMIT 1) c "
+			"  CROSS JOIN LATERAL (SELECT y.beneficiary_id, y.amount FROM affiliate.commission y "
+			"        WHERE y.program_id = $1 AND y.conversion_id = i.id AND y.amount > 0 OFFSET 0) x",
 			2, (Oid[]) {INT8OID, INT8ARRAYOID},
 			(Datum[]) {Int64GetDatum(program_id), idarr}, NULL, false, 0);
 	m = SPI_processed;
@@ -331,11 +361,13 @@ AffGamifyConversions(int64 program_id, const int64 *conversion_ids, int n)
 
 	/* referral_converted points, referrer by referrer */
 	AffExec(&referrers,
-			"SELECT c.referrer_id, c.id FROM affiliate.conversion c "
-			" WHERE c.program_id = $1 AND c.id = ANY ($2) AND c.referrer_id IS NOT NULL "
+			"SELECT c.referrer_id, i.id FROM pg_catalog.unnest($2::bigint[]) AS i(id) "
+			"  CROSS JOIN LATERAL (SELECT v.referrer_id FROM affiliate.conversion v "
+			"        WHERE v.program_id = $1 AND v.id = i.id LIMIT 1) c "
+			" WHERE c.referrer_id IS NOT NULL "
 			"   AND EXISTS (SELECT 1 FROM affiliate.points_rule r WHERE r.program_id = $1 "
 			"                  AND r.event = 'referral_converted' AND r.points > 0) "
-			" ORDER BY c.referrer_id, c.id",
+			" ORDER BY c.referrer_id, i.id",
 			2, (Oid[]) {INT8OID, INT8ARRAYOID},
 			(Datum[]) {Int64GetDatum(program_id), idarr}, NULL, false, 0);
 	m = SPI_processed;
@@ -346,9 +378,23 @@ AffGamifyConversions(int64 program_id, const int64 *conversion_ids, int n)
 		who[i] = AffGetInt64(i, 1, NULL);
 		conv[i] = AffGetInt64(i, 2, NULL);
 	}
+	if (m == 0)
+		return;
+	/* a lot per conversion, then the points metric once for the batch */
+	members = palloc(sizeof(Datum) * m);
+	metrics = palloc(sizeof(Datum) * m);
+	deltas = palloc(sizeof(Datum) * m);
+	ats = palloc(sizeof(Datum) * m);
 	for (uint64 i = 0; i < m; i++)
-		(void) AffAwardEventPoints(program_id, who[i], "referral_converted",
-								   psprintf("referral_converted:" INT64_FORMAT, conv[i]));
+	{
+		members[i] = Int64GetDatum(who[i]);
+		metrics[i] = CStringGetTextDatum("points");
+		deltas[i] = Int64GetDatum(EventPointsLot(program_id, who[i], "referral_converted",
+												 psprintf("referral_converted:" INT64_FORMAT, conv[i])));
+		ats[i] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	}
+	ApplyEvents(program_id, ArrayOf(members, m, INT8OID), ArrayOf(metrics, m, TEXTOID),
+				ArrayOf(deltas, m, INT8OID), ArrayOf(ats, m, TIMESTAMPTZOID));
 }
 
 /*
@@ -373,8 +419,10 @@ AffGamifyRefund(int64 program_id, int64 conversion_id, Datum commission_ids, Dat
 	AffExec(&events,
 			"SELECT x.beneficiary_id, -u.delta, c.occurred_at "
 			"  FROM ROWS FROM (pg_catalog.unnest($3::bigint[]), pg_catalog.unnest($4::bigint[])) AS u(id, delta) "
-			"  JOIN affiliate.commission x ON x.program_id = $1 AND x.id = u.id "
-			"  JOIN affiliate.conversion c ON c.program_id = $1 AND c.id = $2 "
+			"  CROSS JOIN LATERAL (SELECT y.beneficiary_id FROM affiliate.commission y "
+			"        WHERE y.program_id = $1 AND y.id = u.id LIMIT 1) x "
+			"  CROSS JOIN (SELECT v.occurred_at FROM affiliate.conversion v "
+			"        WHERE v.program_id = $1 AND v.id = $2) c "
 			" WHERE u.delta > 0",
 			4, (Oid[]) {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID},
 			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(conversion_id), commission_ids, deltas},

@@ -67,7 +67,7 @@ SELECT affiliate.set_badge_rule(:pb, 'B rule', 'referrals', 1, 'gold') AS rb \gs
 -- everything of a program's gamification an HTTP call could change, as one text
 CREATE FUNCTION pg_temp.fingerprint(p bigint) RETURNS text LANGUAGE sql AS $$
     SELECT concat_ws(' / ',
-        (SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x.id), '')) FROM affiliate.leaderboard_entry x
+        (SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x.metric, x.period, x.period_start, x.member_id), '')) FROM affiliate.leaderboard_entry x
           WHERE x.program_id = p),
         (SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x.id), '')) FROM affiliate.badge_rule x
           WHERE x.program_id = p),

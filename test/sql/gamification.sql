@@ -17,7 +17,7 @@ SET timezone = 'UTC';
 CREATE TEMP VIEW fingerprint AS
 SELECT (SELECT count(*) FROM affiliate.audit_log) AS audits,
        (SELECT count(*) FROM affiliate.journal) AS journals,
-       (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY e.program_id, e.id), '')) FROM affiliate.leaderboard_entry e) AS entries,
+       (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY e.program_id, e.metric, e.period, e.period_start, e.member_id), '')) FROM affiliate.leaderboard_entry e) AS entries,
        (SELECT md5(coalesce(string_agg(r::text, ',' ORDER BY r.program_id, r.id), '')) FROM affiliate.badge_rule r) AS rules,
        (SELECT md5(coalesce(string_agg(b::text, ',' ORDER BY b.program_id, b.id), '')) FROM affiliate.member_badge b) AS badges,
        (SELECT md5(coalesce(string_agg(c::text, ',' ORDER BY c.program_id, c.id), '')) FROM affiliate.counter_increment c) AS increments,
