@@ -1048,7 +1048,9 @@ VALUES
     ('pg_affiliate_release', '0 * * * *', 'CALL affiliate.release_all_due()'),
     ('pg_affiliate_fold', '*/10 * * * *', 'SELECT affiliate.fold_balances()'),
     ('pg_affiliate_expire_points', '15 2 * * *', 'CALL affiliate.expire_all_points()'),
-    ('pg_affiliate_review_tiers', '45 2 * * *', 'SELECT affiliate.review_tiers()')
+    ('pg_affiliate_review_tiers', '45 2 * * *', 'SELECT affiliate.review_tiers()'),
+    ('pg_affiliate_birthdays', '0 6 * * *', 'SELECT affiliate.queue_birthdays()'),
+    ('pg_affiliate_points_expiring', '30 6 * * *', 'SELECT affiliate.queue_points_expiring()')
 $$;
 COMMENT ON FUNCTION affiliate.job_definitions() IS
     'The pg_cron jobs of pg_affiliate: name, default schedule (UTC as pg_cron reads it) and command.';
@@ -1831,6 +1833,311 @@ GRANT EXECUTE ON FUNCTION
     affiliate.redeem_reward(bigint, bigint, bigint, text)
 TO affiliate_operator;
 GRANT SELECT ON affiliate.reward, affiliate.reward_redemption TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
+-- Notifications (issue 10 §3; src/notify.c, src/template.c,
+-- docs/notifications.md).  Templates per program, event and channel with
+-- {{var}} placeholders checked against the event's variables when saved;
+-- the engines' events render every template of the event into outbox rows in
+-- their own transaction (NOTIFY affiliate_outbox); senders outside the
+-- database claim the rows (FOR UPDATE SKIP LOCKED, with a lease), then mark
+-- them sent or failed (exponential back-off, at most 8 attempts).  in_app
+-- rows are the members' inbox: delivered when written.  Birthdays of members
+-- and their children are queued once per person and year by a daily job,
+-- which also awards the points of the 'birthday' points rule.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.notification_template (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    event       text NOT NULL CHECK (event IN ('commission_earned', 'commission_released', 'referral_joined',
+                                               'payout_approved', 'payout_paid', 'payout_rejected', 'tier_changed',
+                                               'badge_earned', 'certificate_issued', 'points_expiring', 'birthday')),
+    channel     text NOT NULL CHECK (channel IN ('in_app', 'email', 'whatsapp', 'sms')),
+    subject     text CHECK (octet_length(subject) BETWEEN 1 AND 200),
+    body        text NOT NULL CHECK (octet_length(body) BETWEEN 1 AND 2000),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, event, channel),
+    CHECK (channel IN ('email', 'in_app') OR subject IS NULL),
+    CHECK (channel <> 'email' OR subject IS NOT NULL)
+);
+COMMENT ON TABLE affiliate.notification_template IS 'Message templates per program, event and channel: {{var}} placeholders from the event''s variables (checked when saved).';
+
+CREATE TABLE affiliate.outbox (
+    program_id       bigint NOT NULL,
+    id               bigint GENERATED ALWAYS AS IDENTITY,
+    member_id        bigint NOT NULL,
+    event            text NOT NULL,
+    channel          text NOT NULL CHECK (channel IN ('in_app', 'email', 'whatsapp', 'sms')),
+    subject          text,
+    body             text NOT NULL,
+    payload          jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object'),
+    status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    claimed_at       timestamptz,
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    sent_at          timestamptz,
+    read_at          timestamptz,
+    PRIMARY KEY (program_id, id),
+    CHECK (read_at IS NULL OR channel = 'in_app'),
+    CHECK ((status = 'sent') = (sent_at IS NOT NULL))
+);
+CREATE INDEX outbox_due ON affiliate.outbox (channel, next_attempt_at, id) WHERE status = 'pending';
+CREATE INDEX outbox_inbox ON affiliate.outbox (program_id, member_id, id) WHERE channel = 'in_app';
+COMMENT ON TABLE affiliate.outbox IS 'Rendered messages: pending -> sent | failed for the senders; in_app rows are the members'' inbox (sent when written).';
+
+CREATE TABLE affiliate.member_child (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    member_id   bigint NOT NULL,
+    name        text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
+    birth_date  date NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id)
+);
+CREATE INDEX member_child_member ON affiliate.member_child (program_id, member_id);
+COMMENT ON TABLE affiliate.member_child IS 'A member''s children (name, birth date) for birthday messages.';
+
+CREATE TABLE affiliate.birthday_sent (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    member_id   bigint NOT NULL,
+    child_id    bigint,                              -- NULL: the member's own birthday
+    year        integer NOT NULL CHECK (year BETWEEN 1900 AND 9999),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE NULLS NOT DISTINCT (program_id, member_id, child_id, year),
+    FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id)
+);
+COMMENT ON TABLE affiliate.birthday_sent IS 'Birthdays celebrated (queue_birthdays): once per program, person and year.';
+
+CREATE TABLE affiliate.points_expiry_notice (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    lot_id      bigint NOT NULL,
+    member_id   bigint NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, lot_id),
+    FOREIGN KEY (program_id, lot_id) REFERENCES affiliate.points_lot (program_id, id)
+);
+COMMENT ON TABLE affiliate.points_expiry_notice IS 'Points lots whose coming expiry was announced (queue_points_expiring): once per lot.';
+
+CREATE FUNCTION affiliate.set_template(program_id bigint, event text, channel text, subject text, body text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_template';
+COMMENT ON FUNCTION affiliate.set_template(bigint, text, text, text, text) IS
+    'Admin: create or replace the template of an event and channel; placeholders checked against the event''s variables (22023); audited; returns the template id.';
+
+CREATE FUNCTION affiliate.remove_template(program_id bigint, event text, channel text)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'remove_template';
+COMMENT ON FUNCTION affiliate.remove_template(bigint, text, text) IS
+    'Admin: remove the template of an event and channel (the event then sends nothing on that channel); audited.';
+
+CREATE FUNCTION affiliate.claim_outbox(channel text, max_rows integer, lease interval DEFAULT '5 minutes')
+    RETURNS TABLE (program_id bigint, id bigint, member_id bigint, member_external_id text, event text,
+                   subject text, body text, payload jsonb, attempts integer)
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'claim_outbox';
+COMMENT ON FUNCTION affiliate.claim_outbox(text, integer, interval) IS
+    'Sender workers, every program: claim up to max_rows due pending messages of a channel (FOR UPDATE SKIP LOCKED); a claim is a lease, unmarked rows come back after it.';
+
+CREATE FUNCTION affiliate.mark_sent(program_id bigint, id bigint)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mark_sent';
+COMMENT ON FUNCTION affiliate.mark_sent(bigint, bigint) IS
+    'Sender workers: a claimed message was delivered (again: no change).';
+
+CREATE FUNCTION affiliate.mark_failed(program_id bigint, id bigint, error text, retry boolean DEFAULT true)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mark_failed';
+COMMENT ON FUNCTION affiliate.mark_failed(bigint, bigint, text, boolean) IS
+    'Sender workers: a claimed message failed; retried after 1, 2, 4, ... minutes up to 8 attempts (or never with retry false), then failed; returns the new status.';
+
+CREATE FUNCTION affiliate.notifications(program_id bigint, member_id bigint, unread_only boolean DEFAULT false)
+    RETURNS TABLE (id bigint, event text, subject text, body text, payload jsonb, created_at timestamptz,
+                   read_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF notifications.program_id IS NULL OR notifications.member_id IS NULL OR unread_only IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id, member_id and unread_only must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member m
+                    WHERE m.program_id = notifications.program_id AND m.id = notifications.member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('member %s does not exist in program %s', notifications.member_id, notifications.program_id);
+    END IF;
+    RETURN QUERY
+    SELECT o.id, o.event, o.subject, o.body, o.payload, o.created_at, o.read_at
+      FROM affiliate.outbox o
+     WHERE o.program_id = notifications.program_id AND o.member_id = notifications.member_id
+       AND o.channel = 'in_app' AND (NOT unread_only OR o.read_at IS NULL)
+     ORDER BY o.id DESC;
+END
+$$;
+COMMENT ON FUNCTION affiliate.notifications(bigint, bigint, boolean) IS
+    'A member''s in-app inbox, newest first (unread_only: only those not marked read).';
+
+CREATE FUNCTION affiliate.unread_count(program_id bigint, member_id bigint)
+    RETURNS bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF unread_count.program_id IS NULL OR unread_count.member_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id and member_id must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member m
+                    WHERE m.program_id = unread_count.program_id AND m.id = unread_count.member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('member %s does not exist in program %s', unread_count.member_id, unread_count.program_id);
+    END IF;
+    RETURN (SELECT count(*) FROM affiliate.outbox o
+             WHERE o.program_id = unread_count.program_id AND o.member_id = unread_count.member_id
+               AND o.channel = 'in_app' AND o.read_at IS NULL);
+END
+$$;
+COMMENT ON FUNCTION affiliate.unread_count(bigint, bigint) IS 'How many of a member''s in-app notifications are unread.';
+
+CREATE FUNCTION affiliate.mark_read(program_id bigint, member_id bigint, ids bigint[])
+    RETURNS integer
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mark_read';
+COMMENT ON FUNCTION affiliate.mark_read(bigint, bigint, bigint[]) IS
+    'Mark a member''s in-app notifications read (every id must be theirs: P0002 otherwise, nothing changes); returns how many were unread.';
+
+CREATE FUNCTION affiliate.add_member_child(program_id bigint, member_id bigint, name text, birth_date date)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'add_member_child';
+COMMENT ON FUNCTION affiliate.add_member_child(bigint, bigint, text, date) IS
+    'Add a child (name, birth date) to a member, for birthday messages; at most 20 per member; returns the child id.';
+
+CREATE FUNCTION affiliate.remove_member_child(program_id bigint, member_id bigint, child_id bigint)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'remove_member_child';
+COMMENT ON FUNCTION affiliate.remove_member_child(bigint, bigint, bigint) IS
+    'Remove a member''s child (P0002 when the member has no such child).';
+
+CREATE FUNCTION affiliate.member_children(program_id bigint, member_id bigint)
+    RETURNS TABLE (id bigint, name text, birth_date date, created_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF member_children.program_id IS NULL OR member_children.member_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id and member_id must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member m
+                    WHERE m.program_id = member_children.program_id AND m.id = member_children.member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('member %s does not exist in program %s', member_children.member_id, member_children.program_id);
+    END IF;
+    RETURN QUERY
+    SELECT c.id, c.name, c.birth_date, c.created_at
+      FROM affiliate.member_child c
+     WHERE c.program_id = member_children.program_id AND c.member_id = member_children.member_id
+     ORDER BY c.id;
+END
+$$;
+COMMENT ON FUNCTION affiliate.member_children(bigint, bigint) IS 'A member''s children, in the order they were added.';
+
+CREATE FUNCTION affiliate.queue_birthdays(as_of date DEFAULT CURRENT_DATE, program_id bigint DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'queue_birthdays';
+COMMENT ON FUNCTION affiliate.queue_birthdays(date, bigint) IS
+    'Daily job: birthday messages for the active members and their children born on as_of''s day (29 February: 28 February in other years), once per person and year, and the member''s birthday points; returns the birthdays queued.';
+
+CREATE FUNCTION affiliate.queue_points_expiring(as_of timestamptz DEFAULT now(), days integer DEFAULT 7,
+                                                program_id bigint DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'queue_points_expiring';
+COMMENT ON FUNCTION affiliate.queue_points_expiring(timestamptz, integer, bigint) IS
+    'Daily job: a points_expiring message for every lot with points left that expires within days of as_of, once per lot (programs with a points_expiring template only); returns the lots announced.';
+
+ALTER TABLE affiliate.notification_template ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.member_child ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.birthday_sent ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_expiry_notice ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.notification_template FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.outbox FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.member_child FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.birthday_sent FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_expiry_notice FOR SELECT TO affiliate_operator USING (true);
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.notification_template', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.member_child', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.birthday_sent', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_expiry_notice', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.notification_template_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.outbox_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.member_child_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.birthday_sent_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_expiry_notice_id_seq', '');
+
+REVOKE ALL ON affiliate.notification_template, affiliate.outbox, affiliate.member_child, affiliate.birthday_sent,
+    affiliate.points_expiry_notice FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.notification_template_id_seq, affiliate.outbox_id_seq, affiliate.member_child_id_seq,
+    affiliate.birthday_sent_id_seq, affiliate.points_expiry_notice_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.set_template(bigint, text, text, text, text),
+    affiliate.remove_template(bigint, text, text),
+    affiliate.claim_outbox(text, integer, interval),
+    affiliate.mark_sent(bigint, bigint),
+    affiliate.mark_failed(bigint, bigint, text, boolean),
+    affiliate.notifications(bigint, bigint, boolean),
+    affiliate.unread_count(bigint, bigint),
+    affiliate.mark_read(bigint, bigint, bigint[]),
+    affiliate.add_member_child(bigint, bigint, text, date),
+    affiliate.remove_member_child(bigint, bigint, bigint),
+    affiliate.member_children(bigint, bigint),
+    affiliate.queue_birthdays(date, bigint),
+    affiliate.queue_points_expiring(timestamptz, integer, bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.set_template(bigint, text, text, text, text),
+    affiliate.remove_template(bigint, text, text),
+    affiliate.claim_outbox(text, integer, interval),
+    affiliate.mark_sent(bigint, bigint),
+    affiliate.mark_failed(bigint, bigint, text, boolean),
+    affiliate.notifications(bigint, bigint, boolean),
+    affiliate.unread_count(bigint, bigint),
+    affiliate.mark_read(bigint, bigint, bigint[]),
+    affiliate.add_member_child(bigint, bigint, text, date),
+    affiliate.remove_member_child(bigint, bigint, bigint),
+    affiliate.member_children(bigint, bigint),
+    affiliate.queue_birthdays(date, bigint),
+    affiliate.queue_points_expiring(timestamptz, integer, bigint)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.notification_template, affiliate.outbox, affiliate.member_child, affiliate.birthday_sent,
+    affiliate.points_expiry_notice TO affiliate_operator;
 
 -- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
@@ -3473,6 +3780,162 @@ END
 $$;
 COMMENT ON FUNCTION affiliate_api.rotate_signing_key() IS
     'admin: retire the program''s signing key and make a new one; old certificates still verify; audited.';
+
+-- ---------------------------------------------------------------------------
+-- HTTP API for notifications (affiliate_api, docs/notifications.md): a member
+-- reads their inbox, marks it read and keeps their children's birthdays; the
+-- admin keeps the program's templates.  Senders are not HTTP roles: they
+-- call claim_outbox / mark_sent / mark_failed as affiliate_operator.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate_api.my_notifications(unread_only boolean DEFAULT false)
+    RETURNS TABLE (id bigint, event text, subject text, body text, payload jsonb, created_at timestamptz,
+                   read_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT n.id, n.event, n.subject, n.body, n.payload, n.created_at, n.read_at
+      FROM affiliate.notifications(affiliate.claimed_program(), affiliate.current_member(),
+                                   coalesce(unread_only, false)) n
+$$;
+COMMENT ON FUNCTION affiliate_api.my_notifications(boolean) IS
+    'member: the caller''s in-app notifications, newest first.';
+
+CREATE FUNCTION affiliate_api.my_unread_count()
+    RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT affiliate.unread_count(affiliate.claimed_program(), affiliate.current_member())
+$$;
+COMMENT ON FUNCTION affiliate_api.my_unread_count() IS 'member: how many of the caller''s in-app notifications are unread.';
+
+CREATE FUNCTION affiliate_api.mark_read(ids bigint[])
+    RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.mark_read(affiliate.claimed_program(), affiliate.current_member(), ids);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.mark_read(bigint[]) IS
+    'member: mark the caller''s in-app notifications read; PT404 when an id is not theirs (nothing changes).';
+
+CREATE FUNCTION affiliate_api.my_children()
+    RETURNS TABLE (id bigint, name text, birth_date date, created_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT c.id, c.name, c.birth_date, c.created_at
+      FROM affiliate.member_children(affiliate.claimed_program(), affiliate.current_member()) c
+$$;
+COMMENT ON FUNCTION affiliate_api.my_children() IS 'member: the caller''s children (for birthday messages).';
+
+CREATE FUNCTION affiliate_api.add_child(name text, birth_date date)
+    RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT affiliate.add_member_child(affiliate.claimed_program(), affiliate.current_member(), name, birth_date)
+$$;
+COMMENT ON FUNCTION affiliate_api.add_child(text, date) IS 'member: add a child (name, birth date); returns its id.';
+
+CREATE FUNCTION affiliate_api.remove_child(child_id bigint)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.remove_member_child(affiliate.claimed_program(), affiliate.current_member(), child_id);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.remove_child(bigint) IS 'member: remove one of the caller''s children; PT404 when it is not theirs.';
+
+CREATE FUNCTION affiliate_api.templates()
+    RETURNS TABLE (id bigint, event text, channel text, subject text, body text, updated_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT t.id, t.event, t.channel, t.subject, t.body, t.updated_at
+      FROM affiliate.notification_template t
+     WHERE t.program_id = affiliate.claimed_program()
+     ORDER BY t.event, t.channel
+$$;
+COMMENT ON FUNCTION affiliate_api.templates() IS 'admin: the program''s message templates.';
+
+CREATE FUNCTION affiliate_api.set_template(event text, channel text, subject text, body text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.set_template(affiliate.claimed_program(), event, channel, subject, body);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_template(text, text, text, text) IS
+    'admin: create or replace a template of the program; 22023 for an unknown variable or a malformed placeholder; audited.';
+
+CREATE FUNCTION affiliate_api.remove_template(event text, channel text)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.remove_template(affiliate.claimed_program(), event, channel);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.remove_template(text, text) IS 'admin: remove a template of the program; PT404 when there is none; audited.';
+
+REVOKE ALL ON FUNCTION
+    affiliate_api.my_notifications(boolean),
+    affiliate_api.my_unread_count(),
+    affiliate_api.mark_read(bigint[]),
+    affiliate_api.my_children(),
+    affiliate_api.add_child(text, date),
+    affiliate_api.remove_child(bigint),
+    affiliate_api.templates(),
+    affiliate_api.set_template(text, text, text, text),
+    affiliate_api.remove_template(text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.my_notifications(boolean),
+    affiliate_api.my_unread_count(),
+    affiliate_api.mark_read(bigint[]),
+    affiliate_api.my_children(),
+    affiliate_api.add_child(text, date),
+    affiliate_api.remove_child(bigint)
+TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.templates(),
+    affiliate_api.set_template(text, text, text, text),
+    affiliate_api.remove_template(text, text)
+TO affiliate_admin;
 
 -- ---------------------------------------------------------------------------
 -- Backups: pg_dump dumps the extension as one CREATE EXTENSION and would

@@ -719,7 +719,10 @@ AffIssueCertificate(int64 program_id, int64 member_id, int64 course_id)
 				9, (Oid[]) {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
 				INT8OID, BYTEAOID}, values, NULL, false, 1);
 		if (SPI_processed > 0)
+		{
+			AffNotifyCertificate(program_id, f.number);
 			return f.number;
+		}
 		/* another transaction issued it first, or the number was taken */
 		existing = AffCertificateFor(program_id, member_id, course_id);
 		if (existing != NULL)

@@ -1229,6 +1229,7 @@ WriteCommissions(const AffProgram *prog, ConvIn *in, Share *shares, int nshares,
 			"ORDER BY u.n "
 			"RETURNING *",
 			9, types, values, NULL, false, 0);
+	AffNotifyCommissionRows(SPI_tuptable, SPI_processed, AFF_EV_COMMISSION_EARNED);
 	for (uint64 r = 0; r < SPI_processed; r++)
 		tuplestore_puttuple(ts, SPI_tuptable->vals[r]);
 }

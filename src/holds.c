@@ -141,6 +141,7 @@ release_due(PG_FUNCTION_ARGS)
 			"FROM due WHERE c.program_id = due.program_id AND c.id = due.id "
 			"RETURNING c.program_id, c.id, c.beneficiary_id, c.released",
 			3, types, values, nulls, false, 0);
+	AffNotifyCommissionRows(SPI_tuptable, SPI_processed, AFF_EV_COMMISSION_RELEASED);
 	n = (int) SPI_processed;
 	rows = palloc(sizeof(DueRow) * Max(n, 1));
 	for (int i = 0; i < n; i++)

@@ -306,6 +306,7 @@ add_member(PG_FUNCTION_ARGS)
 				 errmsg("could not generate a unique referral code"),
 				 errdetail("%d random codes in a row were taken.", MEMBER_CODE_ATTEMPTS)));
 
+	AffNotifyReferralJoined(program_id, id);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }

@@ -345,4 +345,50 @@ extern int64 PostPoints(int64 program_id, int64 member_id, const char *journal_k
 						const char *system_kind, int64 amount, const char *key,
 						StringInfo memo);
 
+/* ---------- notifications (template.c, notify.c) ---------- */
+
+/* the events of notifications (template.c keeps their names and variables) */
+typedef enum AffEvent
+{
+	AFF_EV_COMMISSION_EARNED,
+	AFF_EV_COMMISSION_RELEASED,
+	AFF_EV_REFERRAL_JOINED,
+	AFF_EV_PAYOUT_APPROVED,
+	AFF_EV_PAYOUT_PAID,
+	AFF_EV_PAYOUT_REJECTED,
+	AFF_EV_TIER_CHANGED,
+	AFF_EV_BADGE_EARNED,
+	AFF_EV_CERTIFICATE_ISSUED,
+	AFF_EV_POINTS_EXPIRING,
+	AFF_EV_BIRTHDAY,
+	AFF_EVENT_COUNT
+} AffEvent;
+
+extern int	AffEventIndex(const char *event);	/* -1 when unknown */
+extern const char *AffEventName(int ev);
+extern bool AffChannelValid(const char *channel);
+/* 22023 for control characters, a malformed placeholder or an unknown variable */
+extern void AffTemplateCheck(int ev, const char *text, const char *what, bool multiline);
+extern char *AffTemplateRender(const char *text, const char *const *names,
+							   const char *const *values, int n, bool html);
+
+/*
+ * Render every template of the event for the program into outbox rows for
+ * the member, in the caller's transaction, with NOTIFY affiliate_outbox.
+ * vars: a jsonb object of the event's variables (scalars; the member's name,
+ * external id and the program's name are added).  No template: nothing.
+ * Inside or outside SPI; SPI_tuptable and SPI_processed are kept.
+ */
+extern void AffNotify(int64 program_id, int64 member_id, const char *event, Jsonb *vars);
+
+/* the engines' hooks: one call each, cheap when the program has no template */
+/* commission rows (columns program_id and id) just written or released */
+extern void AffNotifyCommissionRows(SPITupleTable *tt, uint64 n, AffEvent ev);
+extern void AffNotifyReferralJoined(int64 program_id, int64 member_id);
+/* a withdrawal that reached status to (approved, paid, rejected; others: nothing) */
+extern void AffNotifyWithdrawal(int64 program_id, int64 withdrawal_id, const char *to);
+extern void AffNotifyTierChange(int64 program_id, int64 member_id, int64 from_tier, int64 to_tier,
+								const char *reason);
+extern void AffNotifyCertificate(int64 program_id, const char *number);
+
 #endif							/* PG_AFFILIATE_H */

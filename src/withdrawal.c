@@ -435,6 +435,7 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 		}
 		appendStringInfoChar(&s, '}');
 		AffAudit(program_id, t->action, AffJsonbOf(&s));
+		AffNotifyWithdrawal(program_id, id, t->to);
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(row));
