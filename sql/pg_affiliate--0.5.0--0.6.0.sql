@@ -927,8 +927,7 @@ $$;
 COMMENT ON FUNCTION affiliate_api.my_notifications(boolean) IS
     'member: the caller''s in-app notifications, newest first.';
 
-CREATE FUNCTION affiliate_api.my_unread_count()
-    RETURNS bigint
+CREATE FUNCTION affiliate_api.my_unread_count(OUT unread bigint)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$

@@ -36,7 +36,10 @@ SELECT functions_are('affiliate_api', ARRAY[
     -- loyalty (0.6.0, test/pgtap/loyalty_api.sql)
     'rewards', 'my_points', 'my_points_history', 'my_tier', 'redeem_reward', 'my_redemptions', 'record_bill',
     'refund_bill', 'award_points', 'deduct_points', 'set_points_rule', 'set_points_policy', 'member_points',
-    'set_tier', 'set_tier_policy', 'set_member_tier', 'member_tier', 'review_tiers', 'add_reward', 'set_reward']);
+    'set_tier', 'set_tier_policy', 'set_member_tier', 'member_tier', 'review_tiers', 'add_reward', 'set_reward',
+    -- notifications (0.6.0, test/pgtap/notifications_api.sql)
+    'my_notifications', 'my_unread_count', 'mark_read', 'my_children', 'add_child', 'remove_child',
+    'templates', 'set_template', 'remove_template']);
 SELECT views_are('affiliate_api', ARRAY['program', 'members', 'commissions', 'withdrawals', 'conversions',
                                         'purchases', 'plans', 'audit_log',
                                         'courses', 'enrollments', 'topic_progress', 'assessments']);
@@ -97,12 +100,12 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.o
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_member', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['cancel_withdrawal', 'certificate_public_key', 'certificate_text', 'course_catalog',
+          ARRAY['add_child', 'cancel_withdrawal', 'certificate_public_key', 'certificate_text', 'course_catalog',
                 'course_outline', 'course_progress', 'enroll', 'join',
-                'lookup_code', 'me', 'my_balance', 'my_certificates', 'my_courses', 'my_points',
-                'my_points_history', 'my_redemptions', 'my_tier', 'my_transactions', 'my_tree',
-                'record_assessment', 'record_click', 'record_progress', 'redeem_reward', 'request_withdrawal',
-                'rewards', 'verify_certificate'],
+                'lookup_code', 'mark_read', 'me', 'my_balance', 'my_certificates', 'my_children', 'my_courses',
+                'my_notifications', 'my_points', 'my_points_history', 'my_redemptions', 'my_tier', 'my_transactions',
+                'my_tree', 'my_unread_count', 'record_assessment', 'record_click', 'record_progress', 'redeem_reward',
+                'remove_child', 'request_withdrawal', 'rewards', 'verify_certificate'],
           'affiliate_member executes the member and anon functions only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')
@@ -113,11 +116,11 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.o
                 'deduct_points', 'fail_withdrawal', 'lookup_code', 'member_balance', 'member_course_progress',
                 'member_points', 'member_tier', 'member_transactions',
                 'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'record_bill', 'record_click',
-                'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal', 'review_tiers',
-                'revoke_certificate', 'rewards', 'rotate_signing_key', 'set_member_status', 'set_member_tier',
-                'set_plan', 'set_points_policy', 'set_points_rule',
-                'set_published', 'set_reward', 'set_tier', 'set_tier_policy', 'update_program_settings', 'verify',
-                'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
+                'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal', 'remove_template',
+                'review_tiers', 'revoke_certificate', 'rewards', 'rotate_signing_key', 'set_member_status',
+                'set_member_tier', 'set_plan', 'set_points_policy', 'set_points_rule',
+                'set_published', 'set_reward', 'set_template', 'set_tier', 'set_tier_policy', 'templates',
+                'update_program_settings', 'verify', 'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
           'affiliate_admin executes the admin and anon functions only');
 
 -- SELECT on views and tables, per role; nobody writes them directly
