@@ -1942,14 +1942,15 @@ CREATE FUNCTION affiliate.remove_template(program_id bigint, event text, channel
 COMMENT ON FUNCTION affiliate.remove_template(bigint, text, text) IS
     'Admin: remove the template of an event and channel (the event then sends nothing on that channel); audited.';
 
-CREATE FUNCTION affiliate.claim_outbox(channel text, max_rows integer, lease interval DEFAULT '5 minutes')
+CREATE FUNCTION affiliate.claim_outbox(channel text, max_rows integer, lease interval DEFAULT '5 minutes',
+                                       program_id bigint DEFAULT NULL)
     RETURNS TABLE (program_id bigint, id bigint, member_id bigint, member_external_id text, event text,
                    subject text, body text, payload jsonb, attempts integer)
     LANGUAGE c SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'claim_outbox';
-COMMENT ON FUNCTION affiliate.claim_outbox(text, integer, interval) IS
-    'Sender workers, every program: claim up to max_rows due pending messages of a channel (FOR UPDATE SKIP LOCKED); a claim is a lease, unmarked rows come back after it.';
+COMMENT ON FUNCTION affiliate.claim_outbox(text, integer, interval, bigint) IS
+    'Sender workers, every program (or one): claim up to max_rows due pending messages of a channel (FOR UPDATE SKIP LOCKED); a claim is a lease, unmarked rows come back after it.';
 
 CREATE FUNCTION affiliate.mark_sent(program_id bigint, id bigint)
     RETURNS void
@@ -2109,7 +2110,7 @@ REVOKE ALL ON SEQUENCE affiliate.notification_template_id_seq, affiliate.outbox_
 REVOKE ALL ON FUNCTION
     affiliate.set_template(bigint, text, text, text, text),
     affiliate.remove_template(bigint, text, text),
-    affiliate.claim_outbox(text, integer, interval),
+    affiliate.claim_outbox(text, integer, interval, bigint),
     affiliate.mark_sent(bigint, bigint),
     affiliate.mark_failed(bigint, bigint, text, boolean),
     affiliate.notifications(bigint, bigint, boolean),
@@ -2124,7 +2125,7 @@ FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     affiliate.set_template(bigint, text, text, text, text),
     affiliate.remove_template(bigint, text, text),
-    affiliate.claim_outbox(text, integer, interval),
+    affiliate.claim_outbox(text, integer, interval, bigint),
     affiliate.mark_sent(bigint, bigint),
     affiliate.mark_failed(bigint, bigint, text, boolean),
     affiliate.notifications(bigint, bigint, boolean),

@@ -31,6 +31,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "common/int.h"
@@ -119,6 +120,13 @@ LoadTemplates(int64 program_id, int ev, int *n)
 
 	*n = 0;
 	if (KnownToHaveNone(program_id, ev))
+		return NULL;
+	/*
+	 * The library serves every installed version: an extension still at a
+	 * version before 0.6.0 (test/sql/upgrade.sql) has no templates table,
+	 * and its events send nothing.
+	 */
+	if (!OidIsValid(get_relname_relid("notification_template", get_namespace_oid("affiliate", true))))
 		return NULL;
 	AffExec(&slot,
 			"SELECT channel, subject, body FROM affiliate.notification_template "
@@ -717,10 +725,11 @@ remove_template(PG_FUNCTION_ARGS)
 
 /*
  * affiliate.claim_outbox(channel text, max_rows integer, lease interval
- *     DEFAULT '5 minutes') RETURNS TABLE (...)
+ *     DEFAULT '5 minutes', program_id bigint DEFAULT NULL) RETURNS TABLE (...)
  *
- * Every program: a sender serves them all (like release_due, DESIGN §7); a
- * row is then addressed by (program_id, id).
+ * Every program (program_id NULL): a sender serves them all, like
+ * release_due (DESIGN §7); or one program's, for a program with its own
+ * provider account.  A row is then addressed by (program_id, id).
  */
 Datum
 claim_outbox(PG_FUNCTION_ARGS)
@@ -752,6 +761,8 @@ claim_outbox(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lease must be between 10 seconds and 1 day"),
 				 errdetail("A claimed message is offered again when its lease ends without mark_sent or mark_failed.")));
+	if (!PG_ARGISNULL(3))
+		AffRequireProgram(PG_GETARG_INT64(3), NULL);
 
 	InitMaterializedSRF(fcinfo, 0);
 	AffSpiConnect();
@@ -759,6 +770,7 @@ claim_outbox(PG_FUNCTION_ARGS)
 			"WITH c AS ("
 			"  SELECT o.program_id, o.id FROM affiliate.outbox o "
 			"   WHERE o.status = 'pending' AND o.channel = $1 AND o.next_attempt_at <= pg_catalog.now() "
+			"     AND ($4::bigint IS NULL OR o.program_id = $4) "
 			"   ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE SKIP LOCKED), "
 			"u AS ("
 			"  UPDATE affiliate.outbox o SET attempts = o.attempts + 1, claimed_at = pg_catalog.now(), "
@@ -768,9 +780,10 @@ claim_outbox(PG_FUNCTION_ARGS)
 			"SELECT u.program_id, u.id, u.member_id, m.external_id, u.event, u.subject, u.body, u.payload, u.attempts "
 			"  FROM u LEFT JOIN affiliate.member m ON m.program_id = u.program_id AND m.id = u.member_id "
 			" ORDER BY u.id",
-			3, (Oid[]) {TEXTOID, INT4OID, INTERVALOID},
-			(Datum[]) {CStringGetTextDatum(channel), Int32GetDatum(max_rows), IntervalPGetDatum(lease)},
-			NULL, false, 0);
+			4, (Oid[]) {TEXTOID, INT4OID, INTERVALOID, INT8OID},
+			(Datum[]) {CStringGetTextDatum(channel), Int32GetDatum(max_rows), IntervalPGetDatum(lease),
+			PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3)},
+			PG_ARGISNULL(3) ? "   n" : "    ", false, 0);
 	for (uint64 r = 0; r < SPI_processed; r++)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[r]);
 	SPI_finish();

@@ -265,6 +265,28 @@ SELECT affiliate.award_points(:p1, m.id, 200, 'reward budget', NULL, 'budget-ott
 SELECT affiliate.redeem_reward(:p1, m.id, :reward, 'mug-ott:4') IS NOT NULL AS redeemed
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
 
+-- notifications (0.6.0) in p1: templates; ott:41 joins under ott:4 (an
+-- in-app message, read, and an sms, claimed and sent); a child with a
+-- birthday today and ott:4's own: birthday rows; a lot expiring in 3 days
+-- announced (points_expiry_notice)
+SELECT affiliate.set_template(:p1, 'referral_joined', 'in_app', 'New referral', '{{referral_name}} joined') IS NOT NULL AS t;
+SELECT affiliate.set_template(:p1, 'referral_joined', 'sms', NULL, '{{referral_name}} joined {{program_name}}') IS NOT NULL AS t;
+SELECT affiliate.set_template(:p1, 'birthday', 'in_app', 'Happy birthday', '{{person_name}} turns {{age}}') IS NOT NULL AS t;
+SELECT affiliate.set_template(:p1, 'points_expiring', 'email', 'Points expiring', '{{points}} points expire on {{expires_on}}') IS NOT NULL AS t;
+SELECT affiliate.add_member(:p1, 'ott:41', m.code::text) IS NOT NULL AS joined
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.mark_read(:p1, m.id, ARRAY(SELECT o.id FROM affiliate.outbox o
+                                             WHERE o.program_id = :p1 AND o.member_id = m.id AND o.channel = 'in_app')) AS read
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.mark_sent(c.program_id, c.id) FROM affiliate.claim_outbox('sms', 10, '5 minutes', :p1) c;
+SELECT affiliate.set_member_profile(:p1, m.id, 'Ott Four', (current_date - interval '30 years')::date),
+       affiliate.add_member_child(:p1, m.id, 'Kid', (current_date - interval '5 years')::date) IS NOT NULL AS child
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.queue_birthdays(current_date, :p1) AS birthdays;
+SELECT affiliate.award_points(:p1, m.id, 30, 'expiring soon', now() + interval '3 days') IS NOT NULL AS awarded
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.queue_points_expiring(now(), 7, :p1) AS announced;
+
 -- last, a retried join is refused (23505) after drawing an id: member_id_seq
 -- is ahead of the largest member id, as it often is in a live database (a
 -- restore that derived the sequence from the ids would reuse that id)

@@ -95,6 +95,23 @@ begin
          where a.program_id = p and a.member_id is null order by a.id limit 1;
     end;
   end loop;
+  -- notifications (0.6.0): templates for referral_joined (in_app, sms); a
+  -- sixth member under member 3 puts a message in member 3's inbox and an
+  -- sms in the outbox, which is claimed; member 3 has a child
+  for x in select unnest(array['a', 'b']) loop
+    declare p bigint := case x when 'a' then pa else pb end;
+    begin
+      perform affiliate.set_template(p, 'referral_joined', 'in_app', 'New referral', '{{referral_name}} joined');
+      perform affiliate.set_template(p, 'referral_joined', 'sms', null, '{{referral_name}} joined');
+      perform affiliate.add_member(p, 'hx-' || x || '-6',
+                (select c.code::text from affiliate.member c where c.program_id = p and c.external_id = 'hx-' || x || '-3'));
+      perform affiliate.claim_outbox('sms', 10, '5 minutes', p);
+      insert into hx_fix select x || '_msg', o.id from affiliate.outbox o where o.program_id = p and o.channel = 'sms';
+      insert into hx_fix select x || '_inbox', o.id from affiliate.outbox o where o.program_id = p and o.channel = 'in_app';
+      insert into hx_fix values (x || '_child', affiliate.add_member_child(p, (select val::bigint from hx_fix where name = x || '_m3'),
+                                                                         'hx child', '2015-05-05'));
+    end;
+  end loop;
   perform affiliate.fold_balances(null, 100000);
   -- one more than any member of A has available
   insert into hx_fix select 'a_avail_max_plus_1', max(b.available) + 1
@@ -111,7 +128,7 @@ begin
       (select string_agg(invariant || ': ' || detail, '; ') from affiliate.verify());
   end if;
   select count(*) into n from hx_fix;
-  if n <> 3 + 2 * 13 then
-    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 13;
+  if n <> 3 + 2 * 16 then
+    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 16;
   end if;
 end $$;

@@ -106,6 +106,13 @@ insert into hx_tval (typ, vclass, expr) values
   ('inet', 'v6_max', '''ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128''::inet'),
   ('inet', 'v4_mapped', '''::ffff:127.0.0.1''::inet'),
   ('inet', 'not_an_ip', '''1.2.3.4; drop''::text::inet'),
+  ('date', 'null', 'null'),
+  ('date', 'infinity', '''infinity''::date'),
+  ('date', 'minus_infinity', '''-infinity''::date'),
+  ('date', 'min', '''4714-11-24 BC''::date'),
+  ('date', 'max', '''5874897-12-31''::date'),
+  ('date', 'future', 'current_date + 1'),
+  ('date', 'past_max', '''5874898-01-01''::text::date'),
   ('boolean', 'null', 'null'),
   ('boolean', 'true', 'true'),
   ('boolean', 'false', 'false'),
@@ -313,10 +320,22 @@ insert into hx_base values
   ('\.(post_journal)$', 'legs', '''[{"kind": "revenue", "amount": -100}, {"member": {a_m2}, "kind": "available", "amount": 100}]''::jsonb'),
   ('\.(withdrawals|withdrawal_queue)$', 'status', '''requested'''),
   ('^affiliate\.(create_program)$', 'settings', '''{"hold_period": "1 day"}''::jsonb'),
-  ('^affiliate\.(refcode_hash_extended)$', '$2', '0');
+  ('^affiliate\.(refcode_hash_extended)$', '$2', '0'),
+  -- notifications (0.6.0): member 3 has an inbox message, a child and a claimed sms
+  ('\.(set_template|remove_template)$', 'event', '''referral_joined'''),
+  ('\.set_template$', 'channel', '''in_app'''),
+  ('\.(remove_template|claim_outbox)$', 'channel', '''sms'''),
+  ('\.set_template$', 'subject', '''Hi {{member_name}}'''),
+  ('\.set_template$', 'body', '''{{referral_name}} joined'''),
+  ('\.(mark_sent|mark_failed)$', 'id', '{a_msg}'),
+  ('\.mark_failed$', 'error', '''hx error'''),
+  ('\.mark_read$', 'ids', 'ARRAY[{a_inbox}]::bigint[]'),
+  ('\.(remove_member_child|remove_child)$', 'child_id', '{a_child}'),
+  ('^affiliate\.(notifications|unread_count|mark_read|add_member_child|remove_member_child|member_children)$',
+   'member_id', '{a_m3}');
 create table hx_tbase (typ text primary key, expr text);
 insert into hx_tbase values
-  ('bigint', '1'), ('integer', '1'), ('text', '''hx'''), ('jsonb', '''{}''::jsonb'),
+  ('bigint', '1'), ('integer', '1'), ('text', '''hx'''), ('jsonb', '''{}''::jsonb'), ('date', '''2015-05-05'''),
   ('boolean', 'null'), ('timestamp with time zone', 'now()'), ('interval', '''1 day''::interval'),
   ('inet', '''192.0.2.1''::inet'), ('integer[]', '''{}''::integer[]'), ('bigint[]', '''{}''::bigint[]'),
   ('affiliate.refcode', '''{a_code1}''::affiliate.refcode');
@@ -513,15 +532,31 @@ insert into hx_expect values
   ('.', '^(external_id|external_ref|refund_ref|provider_ref|product|name|channel|device_id|idempotency_key|order_ref|referral_code|title)$',
    '^(empty|len_201|multibyte_202_bytes)$',
    '1 to 200 bytes (order_ref 180): referrals.md, commissions.md, wallet.md, ledger.md'),
-  ('^affiliate_api\.(me|my_tree|my_balance|my_transactions|request_withdrawal|cancel_withdrawal)$|^affiliate\.current_member$', '^$',
+  ('^affiliate_api\.(me|my_tree|my_balance|my_transactions|request_withdrawal|cancel_withdrawal|my_notifications|my_unread_count|mark_read|my_children|add_child|remove_child)$|^affiliate\.current_member$', '^$',
    '^(claims_(unset|empty|not_json|array|string|json_null)|program_(missing|null|zero|negative|fraction|string_junk|past_bigint|1e400|bool|object|other|unknown)|sub_(missing|null|empty|object|other_program|201_chars|one_mb|injection))$',
    'a member call needs a program and the sub of a member of it: postgrest.md claims (42501)'),
-  ('^affiliate_api\.(add_member|adjust_balance|approve_withdrawal|complete_withdrawal|fail_withdrawal|move_member|pay_from_wallet|record_conversion|refund_conversion|reject_withdrawal|set_member_status|set_plan|update_program_settings)$', '^$',
+  ('^affiliate_api\.(add_member|adjust_balance|approve_withdrawal|complete_withdrawal|fail_withdrawal|move_member|pay_from_wallet|record_conversion|refund_conversion|reject_withdrawal|set_member_status|set_plan|update_program_settings|set_template|remove_template)$', '^$',
    '^(claims_(unset|empty|not_json|array|string|json_null)|program_(missing|null|zero|negative|fraction|string_junk|past_bigint|1e400|bool|object|unknown))$',
    'an admin call needs the program claim of an existing program: postgrest.md claims (42501, PT404)'),
-  ('^affiliate_api\.(adjust_balance|approve_withdrawal|complete_withdrawal|fail_withdrawal|move_member|reject_withdrawal|set_member_status|set_plan|update_program_settings)$',
+  ('^affiliate_api\.(adjust_balance|approve_withdrawal|complete_withdrawal|fail_withdrawal|move_member|reject_withdrawal|set_member_status|set_plan|update_program_settings|set_template|remove_template)$',
    '^$', '^sub_(empty|object|201_chars|one_mb)$',
-   'an audited call records the sub, a string or a number of 1 to 200 characters: postgrest.md claims (42501)');
+   'an audited call records the sub, a string or a number of 1 to 200 characters: postgrest.md claims (42501)'),
+  -- notifications (0.6.0)
+  ('\.(set_template|remove_template)$', '^(event|channel)$', '.',
+   'an event and a channel from the lists: notifications.md (22023; 22004 for NULL)'),
+  ('\.set_template$', '^body$', '^(null|empty|whitespace|len_2001|one_mb|one_mb_multibyte|template_mustache|control_chars)$',
+   'a body of 1 to 2000 bytes, well-formed placeholders of the event''s variables, no control characters but newline and tab: notifications.md (22023, 22004)'),
+  ('\.claim_outbox$', '^max_rows$', '^(null|zero|minus_one|int_min|int_max|million_and_one)$',
+   'max_rows 1 to 1000: notifications.md (22023, 22004)'),
+  ('\.claim_outbox$', '^lease$', '^(null|zero|negative|huge|huge_negative|microsecond|past_max)$',
+   'a lease of 10 seconds to 1 day: notifications.md (22023, 22004)'),
+  ('\.mark_read$', '^ids$', '^(null|null_element|negative|bigint_max|bigint_min|two_dimensional|len_1001|past_bigint_max)$',
+   'ids of the member''s in-app messages, at most 1000, no NULL: notifications.md (P0002, 22004, 22023)'),
+  ('\.(add_member_child|add_child)$', '^birth_date$', '^(null|infinity|minus_infinity|min|max|future|past_max)$',
+   'a birth date between 1900-01-01 and today: notifications.md (22023, 22004)'),
+  ('^affiliate\.(notifications|unread_count|mark_read|add_member_child|remove_member_child|member_children)$', '^member_id$',
+   '^(null|zero|minus_one|bigint_min|bigint_max|bigint_max_minus_1|unknown_member|other_program_member)$',
+   'no such member in the program: notifications.md (P0002, 22004)');
 
 create function hx_expect_for(fn text, arg text, vclass text) returns text language sql stable as $$
   select case when exists (select 1 from hx_expect e

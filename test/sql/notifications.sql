@@ -195,6 +195,8 @@ SELECT affiliate.queue_points_expiring(now(), 7, 999999);
 -- ---- the outbox lifecycle -------------------------------------------------------
 -- pending rows per channel; in_app rows are delivered (sent) when written
 SELECT channel, status, count(*) FROM affiliate.outbox WHERE program_id = :p GROUP BY 1, 2 ORDER BY 1, 2;
+-- a sender of one program claims only that program's rows
+SELECT count(*) AS claimed_for_p2 FROM affiliate.claim_outbox('email', 10, '5 minutes', :p2);
 -- claim: oldest first, one attempt counted, leased for 5 minutes
 SELECT id AS s1 FROM affiliate.outbox WHERE program_id = :p AND channel = 'sms' ORDER BY id LIMIT 1 \gset
 BEGIN;
@@ -286,6 +288,8 @@ SELECT * FROM affiliate.claim_outbox('email', 10, '1 second');
 SELECT * FROM affiliate.claim_outbox('email', 10, '1 month');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM affiliate.claim_outbox('email', 10, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM affiliate.claim_outbox('email', 10, '5 minutes', 999999);
 \echo :LAST_ERROR_SQLSTATE
 :unchanged
 
