@@ -3,7 +3,8 @@
 -- lots with expiry and a pending period, the expiry job, points_balance; tiers
 -- (issue 9 §2: tier, tier_policy, tier_member, tier_history, set_tier,
 -- set_tier_policy, set_member_tier, review_tiers, member_tier); rewards
--- (issue 9 §3): the reward catalog and redeem_reward; the
+-- (issue 9 §3): the reward catalog and redeem_reward; notifications (issue
+-- 10 §3: templates, the outbox, the inbox, children and birthdays); the
 -- objects are the same as in pg_affiliate--0.6.0.sql (test/sql/upgrade.sql
 -- compares the catalogs of both paths).
 
