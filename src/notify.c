@@ -649,7 +649,7 @@ set_template(PG_FUNCTION_ARGS)
 	if (subject != NULL && (strcmp(channel, "sms") == 0 || strcmp(channel, "whatsapp") == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a %s template has no subject", channel),
+				 errmsg("%s templates have no subject", channel),
 				 errhint("Pass NULL as the subject; only email and in_app messages have one.")));
 	if (subject)
 		AffTemplateCheck(ev, subject, "subject", false);
@@ -825,7 +825,7 @@ LockClaimed(int64 program_id, int64 id, const char *step, bool *already_sent, in
 	if (strcmp(status, "pending") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("message " INT64_FORMAT " is %s: it cannot be %s", id, status, step),
+				 errmsg("message " INT64_FORMAT " has status %s: it cannot be %s", id, status, step),
 				 errhint("Nothing was changed.")));
 	if (*attempts == 0)
 		ereport(ERROR,

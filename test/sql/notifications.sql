@@ -106,7 +106,7 @@ SELECT action, detail->>'event' AS event, detail->>'channel' AS channel
   FROM affiliate.audit_log WHERE program_id = :p AND action = 'remove_template';
 
 -- ---- events: commission_earned, per channel escaping ------------------------
-SELECT affiliate.set_template(:p, 'referral_joined', 'in_app', 'New referral', '{{referral_name}} ({{referral_external_id}}) joined {{program_name}}');
+SELECT affiliate.set_template(:p, 'referral_joined', 'in_app', 'New referral', '{{referral_name}} ({{referral_external_id}}) joined {{program_name}}') IS NOT NULL AS t;
 :mark_now
 SELECT affiliate.add_member(:p, 'kiran', (SELECT code::text FROM affiliate.member WHERE id = :ravi)) AS kiran \gset
 -- referral_joined goes to the sponsor (ravi), in_app: delivered at once
@@ -126,7 +126,7 @@ SELECT count(*) AS commissions FROM affiliate.record_conversion(:p2, 'q-ord-1', 
 SELECT count(*) AS outbox_rows_of_p2 FROM affiliate.outbox WHERE program_id = :p2;
 
 -- ---- commission_released ------------------------------------------------------
-SELECT affiliate.set_template(:p, 'commission_released', 'sms', NULL, '{{amount}} {{currency}} of {{order_ref}} is now yours, {{member_name}}');
+SELECT affiliate.set_template(:p, 'commission_released', 'sms', NULL, '{{amount}} {{currency}} of {{order_ref}} is now yours, {{member_name}}') IS NOT NULL AS t;
 :mark_now
 SELECT affiliate.release_due(now() + interval '2 days', 1000, :p) AS released;
 :box
@@ -171,12 +171,12 @@ SELECT o.body = 'Number ' || c.number AS number_matches
 
 -- ---- points expiring soon: once per lot ---------------------------------------
 SELECT affiliate.set_template(:p, 'points_expiring', 'in_app', 'Points expiring', '{{points}} points expire on {{expires_on}} (in {{days_left}} days)') IS NOT NULL AS t;
-SELECT affiliate.award_points(:p, :asha, 40, 'welcome', '2031-01-10 12:00+00') IS NOT NULL AS soon;
-SELECT affiliate.award_points(:p, :asha, 60, 'later', '2031-03-01 00:00+00') IS NOT NULL AS later;
-SELECT affiliate.award_points(:p2, :q1, 70, 'elsewhere', '2031-01-09 00:00+00') IS NOT NULL AS no_template;
+SELECT affiliate.award_points(:p, :asha, 40, 'welcome', '2071-01-10 12:00+00') IS NOT NULL AS soon;
+SELECT affiliate.award_points(:p, :asha, 60, 'later', '2071-03-01 00:00+00') IS NOT NULL AS later;
+SELECT affiliate.award_points(:p2, :q1, 70, 'elsewhere', '2071-01-09 00:00+00') IS NOT NULL AS no_template;
 :mark_now
-SELECT affiliate.queue_points_expiring('2031-01-05 00:00+00', 7) AS announced;
-SELECT affiliate.queue_points_expiring('2031-01-06 00:00+00', 7) AS again;
+SELECT affiliate.queue_points_expiring('2071-01-05 00:00+00', 7) AS announced;
+SELECT affiliate.queue_points_expiring('2071-01-06 00:00+00', 7) AS again;
 :box
 -- refused, nothing changed
 :save
