@@ -568,10 +568,9 @@ AffNotifyCertificate(int64 program_id, const char *number)
 {
 	static PlanSlot slot;
 	int			nt;
-	Template   *t;
 
 	AffSpiConnect();
-	t = LoadTemplates(program_id, AFF_EV_CERTIFICATE_ISSUED, &nt);
+	(void) LoadTemplates(program_id, AFF_EV_CERTIFICATE_ISSUED, &nt);
 	if (nt > 0)
 	{
 		AffExec(&slot,
@@ -580,12 +579,17 @@ AffNotifyCertificate(int64 program_id, const char *number)
 				(Datum[]) {Int64GetDatum(program_id), CStringGetTextDatum(number)}, NULL, false, 1);
 		if (SPI_processed == 1)
 		{
-			Vars		v = {0};
 			int64		member = AffGetInt64(0, 1, NULL);
+			StringInfoData vars;
 
-			VarSet(&v, "course_title", AffGetText(0, 2));
-			VarSet(&v, "certificate_number", number);
-			WriteMessages(program_id, member, AFF_EV_CERTIFICATE_ISSUED, t, nt, &v);
+			/* through AffNotify, as other engines call it (a rare event) */
+			initStringInfo(&vars);
+			appendStringInfoString(&vars, "{\"course_title\": ");
+			escape_json(&vars, AffGetText(0, 2));
+			appendStringInfoString(&vars, ", \"certificate_number\": ");
+			escape_json(&vars, number);
+			appendStringInfoChar(&vars, '}');
+			AffNotify(program_id, member, "certificate_issued", AffJsonbOf(&vars));
 		}
 	}
 	SPI_finish();

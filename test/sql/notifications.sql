@@ -165,7 +165,9 @@ SELECT m.external_id AS member, o.event, o.channel, o.subject, CASE WHEN o.event
   FROM affiliate.outbox o JOIN affiliate.member m ON m.program_id = o.program_id AND m.id = o.member_id
   LEFT JOIN affiliate.certificate c ON c.program_id = o.program_id AND c.member_id = o.member_id
  WHERE o.program_id = :p AND o.id > :mark ORDER BY o.id;
-SELECT o.body = 'Number ' || c.number AS number_matches
+-- (sent through AffNotify, the call other engines use: a jsonb of variables)
+SELECT o.body = 'Number ' || c.number AS number_matches,
+       o.payload - 'certificate_number' AS payload, o.payload->>'certificate_number' = c.number AS payload_number
   FROM affiliate.outbox o JOIN affiliate.certificate c ON c.program_id = o.program_id AND c.member_id = o.member_id
  WHERE o.program_id = :p AND o.event = 'certificate_issued';
 
