@@ -366,6 +366,8 @@ SELECT affiliate.queue_birthdays('2027-03-01', :p) AS queued;
 SELECT affiliate.queue_birthdays('2028-02-28', :p) AS queued;
 SELECT affiliate.queue_birthdays('2028-02-29', :p) AS queued;
 SELECT affiliate.queue_birthdays('2028-02-29', :p) AS again;
+-- (the birthday points of 50 lift a member to Silver (50 points) and then
+-- Gold (100) at once: those tier changes are messages too)
 :box
 SELECT m.external_id AS member, c.name AS child, b.year
   FROM affiliate.birthday_sent b JOIN affiliate.member m ON m.program_id = b.program_id AND m.id = b.member_id
