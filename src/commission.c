@@ -1231,6 +1231,7 @@ WriteCommissions(const AffProgram *prog, ConvIn *in, Share *shares, int nshares,
 			9, types, values, NULL, false, 0);
 	for (uint64 r = 0; r < SPI_processed; r++)
 		tuplestore_puttuple(ts, SPI_tuptable->vals[r]);
+	FraudOnConversion(prog->id, values[1], values[3]);
 }
 
 /* The commissions of replayed conversions, into the result. */

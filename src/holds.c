@@ -7,7 +7,10 @@
  * refund in progress is simply skipped), marks them released in the same
  * statement, and posts one "release" journal per program: each
  * beneficiary's pending -> available, appended without balance row locks
- * (the debit of pending is covered by the commissions locked here).  Running it again
+ * (the debit of pending is covered by the commissions locked here).  The
+ * commissions of a member with an open fraud flag are not picked: they stay
+ * pending, out of the batch (so they never take the place of others), until
+ * a release after the flag is resolved or dismissed.  Running it again
  * finds nothing left to do, so it is idempotent; two runs at once never
  * release a commission twice.
  */
@@ -134,6 +137,10 @@ release_due(PG_FUNCTION_ARGS)
 			"  SELECT c.program_id, c.id FROM affiliate.commission c "
 			"  WHERE c.status = 'pending' AND c.hold_until <= $1 "
 			"    AND ($3::bigint IS NULL OR c.program_id = $3) "
+			/* an open fraud flag holds the member's commissions (fraud.c) */
+			"    AND NOT EXISTS (SELECT 1 FROM affiliate.fraud_flag f "
+			"      WHERE f.program_id = c.program_id AND f.member_id = c.beneficiary_id "
+			"        AND f.status = 'open') "
 			"  ORDER BY c.hold_until, c.id LIMIT $2 "
 			"  FOR UPDATE SKIP LOCKED) "
 			"UPDATE affiliate.commission c SET status = 'available', released = c.amount - c.reversed, "

@@ -345,4 +345,13 @@ extern int64 PostPoints(int64 program_id, int64 member_id, const char *journal_k
 						const char *system_kind, int64 amount, const char *key,
 						StringInfo memo);
 
+/* ---------- fraud rules and flags (fraud.c) ---------- */
+
+/* the event rules, each in the event's transaction; inside SPI */
+extern void FraudOnJoin(int64 program_id, int64 member_id, bool has_identity);
+extern void FraudOnConversion(int64 program_id, Datum conversions, Datum beneficiaries);
+extern void FraudOnWithdrawal(int64 program_id, int64 withdrawal_id);
+/* 55000 naming the flag when the member has an open fraud flag; inside SPI */
+extern void FraudRequireNoOpenFlag(int64 program_id, int64 member_id, const char *what);
+
 #endif							/* PG_AFFILIATE_H */
