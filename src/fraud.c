@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -30,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -166,6 +168,20 @@ PG_FUNCTION_INFO_V1(unblock_member);
 	" ORDER BY s.sponsor_id"
 
 /*
+ * Whether the schema has the fraud tables (0.6.0).  The library serves every
+ * installed version: a database still at an older version (ALTER EXTENSION
+ * UPDATE not yet run) has no fraud_flag and no fraud settings, and then no
+ * rule runs and nothing is held.  A syscache look-up, no SPI.
+ */
+bool
+FraudSchemaReady(void)
+{
+	Oid			nsp = get_namespace_oid("affiliate", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("fraud_flag", nsp));
+}
+
+/*
  * Insert the candidates of cand_sql as open flags (source names the caller);
  * the rows raised go to ts when given.  Returns how many were raised.
  * Inside SPI.
@@ -200,7 +216,7 @@ FraudOnJoin(int64 program_id, int64 member_id, bool has_identity)
 	static PlanSlot slot;
 	Datum		values[2];
 
-	if (!has_identity)
+	if (!has_identity || !FraudSchemaReady())
 		return;
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
@@ -221,12 +237,14 @@ FraudOnConversion(int64 program_id, Datum conversions, Datum beneficiaries)
 	static PlanSlot slot;
 	Datum		values[3];
 
+	if (!FraudSchemaReady())
+		return;
 	values[0] = Int64GetDatum(program_id);
 	values[1] = conversions;
 	values[2] = beneficiaries;
 	RaiseFlags(&slot,
 			   "WITH pairs (c, b) AS (SELECT DISTINCT x.c, x.b "
-			   "  FROM pg_catalog.unnest($2::bigint[], $3::bigint[]) AS x(c, b)) "
+			   "  FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::bigint[])) AS x(c, b)) "
 			   BUYER_MATCH_FROM_PAIRS,
 			   "record_conversion", 3, (Oid[]) {INT8OID, INT8ARRAYOID, INT8ARRAYOID}, values, NULL);
 }
@@ -238,6 +256,8 @@ FraudOnWithdrawal(int64 program_id, int64 withdrawal_id)
 	static PlanSlot slot;
 	Datum		values[2];
 
+	if (!FraudSchemaReady())
+		return;
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(withdrawal_id);
 	RaiseFlags(&slot,
@@ -259,6 +279,8 @@ FraudRequireNoOpenFlag(int64 program_id, int64 member_id, const char *what)
 	int64		n;
 	char	   *rule;
 
+	if (!FraudSchemaReady())
+		return;
 	AffExec(&slot,
 			"SELECT f.id, f.rule, pg_catalog.count(*) OVER () FROM affiliate.fraud_flag f "
 			"WHERE f.program_id = $1 AND f.member_id = $2 AND f.status = 'open' "

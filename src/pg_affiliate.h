@@ -347,6 +347,8 @@ extern int64 PostPoints(int64 program_id, int64 member_id, const char *journal_k
 
 /* ---------- fraud rules and flags (fraud.c) ---------- */
 
+/* the schema has the fraud tables and settings (0.6.0 and later) */
+extern bool FraudSchemaReady(void);
 /* the event rules, each in the event's transaction; inside SPI */
 extern void FraudOnJoin(int64 program_id, int64 member_id, bool has_identity);
 extern void FraudOnConversion(int64 program_id, Datum conversions, Datum beneficiaries);

@@ -338,6 +338,7 @@ Datum
 create_program(PG_FUNCTION_ARGS)
 {
 	static PlanSlot ins,
+				ins_before_fraud,
 				detail;
 	static const Oid types[15] = {TEXTOID, TEXTOID, INTERVALOID, INT8OID, INT8OID,
 		TEXTOID, TEXTOID, INTERVALOID, TEXTOID,
@@ -375,13 +376,21 @@ create_program(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
-	AffExec(&ins,
-			"INSERT INTO affiliate.program (name, currency, hold_period, min_withdrawal, "
-			"  rounding_unit, rounding, attribution, attribution_window, clawback, "
-			"  fraud_device_members, fraud_ip_members, fraud_burst_signups, fraud_burst_window, "
-			"  fraud_low_conversion_referrals, fraud_low_conversion_ratio) "
-			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
-			15, types, values, NULL, false, 1);
+	/* the fraud settings exist from 0.6.0 on (the library serves older schemas) */
+	if (FraudSchemaReady())
+		AffExec(&ins,
+				"INSERT INTO affiliate.program (name, currency, hold_period, min_withdrawal, "
+				"  rounding_unit, rounding, attribution, attribution_window, clawback, "
+				"  fraud_device_members, fraud_ip_members, fraud_burst_signups, fraud_burst_window, "
+				"  fraud_low_conversion_referrals, fraud_low_conversion_ratio) "
+				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+				15, types, values, NULL, false, 1);
+	else
+		AffExec(&ins_before_fraud,
+				"INSERT INTO affiliate.program (name, currency, hold_period, min_withdrawal, "
+				"  rounding_unit, rounding, attribution, attribution_window, clawback) "
+				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+				9, types, values, NULL, false, 1);
 	id = AffGetInt64(0, 1, NULL);
 
 	values[0] = Int64GetDatum(id);
@@ -405,6 +414,7 @@ update_program_settings(PG_FUNCTION_ARGS)
 {
 	static PlanSlot sel,
 				upd,
+				upd_before_fraud,
 				diff;
 	static const Oid seltypes[1] = {INT8OID};
 	static const Oid updtypes[14] = {INT8OID, INTERVALOID, INT8OID, INT8OID,
@@ -454,15 +464,23 @@ update_program_settings(PG_FUNCTION_ARGS)
 	ParseSettings(settings, &s);
 
 	SettingsValues(&s, values + 1);
-	AffExec(&upd,
-			"UPDATE affiliate.program SET hold_period = $2, min_withdrawal = $3, "
-			"  rounding_unit = $4, rounding = $5, attribution = $6, "
-			"  attribution_window = $7, clawback = $8, "
-			"  fraud_device_members = $9, fraud_ip_members = $10, fraud_burst_signups = $11, "
-			"  fraud_burst_window = $12, fraud_low_conversion_referrals = $13, "
-			"  fraud_low_conversion_ratio = $14 "
-			"WHERE id = $1",
-			14, updtypes, values, NULL, false, 0);
+	if (FraudSchemaReady())
+		AffExec(&upd,
+				"UPDATE affiliate.program SET hold_period = $2, min_withdrawal = $3, "
+				"  rounding_unit = $4, rounding = $5, attribution = $6, "
+				"  attribution_window = $7, clawback = $8, "
+				"  fraud_device_members = $9, fraud_ip_members = $10, fraud_burst_signups = $11, "
+				"  fraud_burst_window = $12, fraud_low_conversion_referrals = $13, "
+				"  fraud_low_conversion_ratio = $14 "
+				"WHERE id = $1",
+				14, updtypes, values, NULL, false, 0);
+	else
+		AffExec(&upd_before_fraud,
+				"UPDATE affiliate.program SET hold_period = $2, min_withdrawal = $3, "
+				"  rounding_unit = $4, rounding = $5, attribution = $6, "
+				"  attribution_window = $7, clawback = $8 "
+				"WHERE id = $1",
+				8, updtypes, values, NULL, false, 0);
 	AffExec(&sel,
 			"SELECT affiliate.program_settings(id) FROM affiliate.program "
 			"WHERE id = $1 FOR NO KEY UPDATE",
