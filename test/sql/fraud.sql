@@ -319,12 +319,20 @@ SELECT (evidence->>'first_member_id')::bigint = (SELECT min(id) FROM affiliate.m
 SELECT affiliate.run_fraud_checks_all(now(), :p3) AS raised_again;
 SELECT affiliate.run_fraud_checks_all(now() - interval '4 hours', :p3) AS raised_before;
 -- a burst older than a day (and its window) is the job of an earlier day:
--- the job as of 2 days later does not see it; run_fraud_checks for the
--- sponsor looks at all their referrals
-UPDATE affiliate.member SET joined_at = joined_at - interval '3 days' WHERE program_id = :p3 AND sponsor_id = :sb;
-SELECT affiliate.update_program_settings(:p3, '{"fraud_burst_signups": 2}') IS NOT NULL AS lowered;
-SELECT affiliate.run_fraud_checks_all(now(), :p3) AS raised_for_old_burst;
-SELECT member_id = :sb AS b, rule, evidence->>'signups' AS signups FROM affiliate.run_fraud_checks(:p3, :sb);
+-- the job as of now does not see it; run_fraud_checks for the sponsor
+-- looks at all their referrals.  f: 4 referrals at once, 3 days ago.
+SELECT affiliate.add_member(:p3, 'sponsor-f') AS sf \gset
+SELECT count(affiliate.add_member(:p3, 'f-ref-' || n, (SELECT code::text FROM affiliate.member WHERE id = :sf)))
+  FROM generate_series(1, 4) n;
+UPDATE affiliate.member SET joined_at = now() - interval '3 days' WHERE program_id = :p3 AND sponsor_id = :sf;
+-- (f's 4 referrals, none of whom bought, make f a peer below the bar: the
+-- job raises low_conversion for f, not signup_burst)
+SELECT affiliate.run_fraud_checks_all(now(), :p3) AS raised;
+SELECT rule, source FROM affiliate.fraud_flag WHERE program_id = :p3 AND member_id = :sf;
+SELECT member_id = :sf AS f, rule, evidence->>'signups' AS signups, source FROM affiliate.run_fraud_checks(:p3, :sf);
+-- the job as of the day of the burst finds the same burst (the same key as
+-- the flag raised on demand): nothing new
+SELECT affiliate.run_fraud_checks_all(now() - interval '3 days' + interval '1 hour', :p3) AS raised_that_day;
 
 -- ---------------------------------------------------------------------------
 -- block_member / unblock_member: audited; a blocked member earns nothing
