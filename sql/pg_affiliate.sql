@@ -3808,10 +3808,10 @@ CREATE TABLE affiliate.fraud_flag (
 CREATE INDEX fraud_flag_open ON affiliate.fraud_flag (program_id, member_id) WHERE status = 'open';
 COMMENT ON TABLE affiliate.fraud_flag IS 'Fraud flags: rule, evidence (hashes only), open -> resolved | dismissed; an open flag holds the member''s money.';
 
--- the rules look members up by device and IP hash, withdrawals by destination
+-- the rules count members by device and IP hash (withdrawals by
+-- destination: withdrawal_destination)
 CREATE INDEX member_device ON affiliate.member (program_id, device_hash) WHERE device_hash IS NOT NULL;
 CREATE INDEX member_ip ON affiliate.member (program_id, ip_hash) WHERE ip_hash IS NOT NULL;
-CREATE INDEX withdrawal_destination ON affiliate.withdrawal (program_id, destination_hash);
 
 CREATE FUNCTION affiliate.run_fraud_checks(program_id bigint, member_id bigint)
     RETURNS SETOF affiliate.fraud_flag

@@ -190,7 +190,11 @@ static uint64
 RaiseFlags(PlanSlot *slot, const char *cand_sql, const char *source, int nargs,
 		   const Oid *types, Datum *values, Tuplestorestate *ts)
 {
-	const char *sql = slot->plan != NULL ? "" : psprintf(
+	/*
+	 * The whole statement every time: AffPlan prepares it again now and then
+	 * (after 100, 400, ... uses), from the text it is given.
+	 */
+	const char *sql = psprintf(
 		"WITH cand (member_id, rule, evidence_key, evidence) AS (%s) "
 		"INSERT INTO affiliate.fraud_flag (program_id, member_id, rule, evidence_key, evidence, source) "
 		"SELECT $1, c.member_id, c.rule, c.evidence_key, c.evidence, '%s' FROM cand c "

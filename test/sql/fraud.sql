@@ -371,5 +371,13 @@ SELECT string_agg(level::text, ',' ORDER BY level) AS levels, bool_or(beneficiar
 SELECT action, detail - 'member_id' AS detail, (detail->>'member_id')::bigint = :rex AS rex, actor
   FROM affiliate.audit_log WHERE program_id = :p AND action IN ('block_member', 'unblock_member') ORDER BY id;
 
+-- the rules' kept statements are prepared again after 100 and 400 uses
+-- (spi_util.c AffPlan): 450 joins with a device, then a shared device
+-- still raises its flag
+SELECT count(affiliate.add_member(:p2, 'many-' || n, NULL, 'dev-many-' || n)) AS joined FROM generate_series(1, 450) n;
+SELECT count(affiliate.add_member(:p2, 'farm-' || n, NULL, 'dev-farm')) AS joined FROM generate_series(1, 4) n;
+SELECT m.external_id, f.rule, f.evidence->'members' AS members FROM affiliate.fraud_flag f
+  JOIN affiliate.member m ON m.program_id = f.program_id AND m.id = f.member_id WHERE f.program_id = :p2;
+
 -- every invariant holds
 SELECT * FROM affiliate.verify();
