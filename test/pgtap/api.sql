@@ -33,6 +33,10 @@ SELECT functions_are('affiliate_api', ARRAY[
     -- certificates (0.5.0, test/pgtap/certificates_api.sql)
     'verify_certificate', 'certificate_text', 'certificate_public_key', 'my_certificates',
     'revoke_certificate', 'rotate_signing_key',
+    -- loyalty (0.6.0, test/pgtap/loyalty_api.sql)
+    'rewards', 'my_points', 'my_points_history', 'my_tier', 'redeem_reward', 'my_redemptions', 'record_bill',
+    'refund_bill', 'award_points', 'deduct_points', 'set_points_rule', 'set_points_policy', 'member_points',
+    'set_tier', 'set_tier_policy', 'set_member_tier', 'member_tier', 'review_tiers', 'add_reward', 'set_reward',
     -- fraud flags (0.6.0, test/pgtap/fraud_api.sql)
     'run_fraud_checks', 'resolve_fraud_flag', 'block_member', 'unblock_member']);
 SELECT views_are('affiliate_api', ARRAY['program', 'members', 'commissions', 'withdrawals', 'conversions',
@@ -91,29 +95,33 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.o
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_anon', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['certificate_public_key', 'certificate_text', 'course_catalog', 'course_outline', 'lookup_code',
-                'record_click', 'verify_certificate'],
+                'record_click', 'rewards', 'verify_certificate'],
           'affiliate_anon executes lookup_code, record_click, the course catalog and outlines and certificate verification only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_member', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['cancel_withdrawal', 'certificate_public_key', 'certificate_text', 'course_catalog',
                 'course_outline', 'course_progress', 'enroll', 'join',
-                'lookup_code', 'me', 'my_balance', 'my_certificates', 'my_courses', 'my_transactions', 'my_tree',
-                'record_assessment', 'record_click', 'record_progress', 'request_withdrawal', 'verify_certificate'],
+                'lookup_code', 'me', 'my_balance', 'my_certificates', 'my_courses', 'my_points',
+                'my_points_history', 'my_redemptions', 'my_tier', 'my_transactions', 'my_tree',
+                'record_assessment', 'record_click', 'record_progress', 'redeem_reward', 'request_withdrawal',
+                'rewards', 'verify_certificate'],
           'affiliate_member executes the member and anon functions only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['add_member', 'add_module', 'add_topic', 'adjust_balance', 'approve_withdrawal',
-                'block_member', 'certificate_public_key', 'certificate_text',
+          ARRAY['add_member', 'add_module', 'add_reward', 'add_topic', 'adjust_balance', 'approve_withdrawal',
+                'award_points', 'block_member', 'certificate_public_key', 'certificate_text',
                 'complete_withdrawal', 'course_catalog', 'course_outline', 'course_outline_all', 'create_course',
-                'fail_withdrawal', 'lookup_code', 'member_balance', 'member_course_progress', 'member_transactions',
-                'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'record_click',
-                'record_conversion', 'refund_conversion', 'reject_withdrawal', 'resolve_fraud_flag',
-                'revoke_certificate', 'rotate_signing_key', 'run_fraud_checks', 'set_member_status', 'set_plan',
-                'set_published', 'unblock_member', 'update_program_settings', 'verify', 'verify_certificate',
-                'withdrawal_queue',
-                'withdrawal_totals'],
+                'deduct_points', 'fail_withdrawal', 'lookup_code', 'member_balance', 'member_course_progress',
+                'member_points', 'member_tier', 'member_transactions',
+                'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'record_bill', 'record_click',
+                'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal', 'resolve_fraud_flag',
+                'review_tiers', 'revoke_certificate', 'rewards', 'rotate_signing_key', 'run_fraud_checks',
+                'set_member_status', 'set_member_tier',
+                'set_plan', 'set_points_policy', 'set_points_rule',
+                'set_published', 'set_reward', 'set_tier', 'set_tier_policy', 'unblock_member',
+                'update_program_settings', 'verify', 'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
           'affiliate_admin executes the admin and anon functions only');
 
 -- SELECT on views and tables, per role; nobody writes them directly
