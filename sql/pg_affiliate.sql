@@ -180,7 +180,15 @@ CREATE TABLE affiliate.program (
                         CHECK (attribution IN ('sponsor', 'first_click', 'last_click')),
     attribution_window  interval NOT NULL DEFAULT '30 days' CHECK (attribution_window > interval '0'),
     clawback            text NOT NULL DEFAULT 'negative' CHECK (clawback IN ('negative', 'write_off')),
-    created_at          timestamptz NOT NULL DEFAULT now()
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    -- fraud rule thresholds (0.6.0, docs/fraud.md)
+    fraud_device_members    integer NOT NULL DEFAULT 3 CHECK (fraud_device_members BETWEEN 1 AND 1000000),
+    fraud_ip_members        integer NOT NULL DEFAULT 10 CHECK (fraud_ip_members BETWEEN 1 AND 1000000),
+    fraud_burst_signups     integer NOT NULL DEFAULT 20 CHECK (fraud_burst_signups BETWEEN 1 AND 1000000),
+    fraud_burst_window      interval NOT NULL DEFAULT '10 minutes' CHECK (fraud_burst_window > interval '0'),
+    fraud_low_conversion_referrals integer NOT NULL DEFAULT 20
+                            CHECK (fraud_low_conversion_referrals BETWEEN 1 AND 1000000),
+    fraud_low_conversion_ratio integer NOT NULL DEFAULT 2500 CHECK (fraud_low_conversion_ratio BETWEEN 0 AND 10000)
 );
 COMMENT ON TABLE affiliate.program IS 'One business (shop, course platform) with its currency and settings.';
 
@@ -315,7 +323,13 @@ AS $$
         'rounding', p.rounding,
         'attribution', p.attribution,
         'attribution_window', p.attribution_window::text,
-        'clawback', p.clawback)
+        'clawback', p.clawback,
+        'fraud_device_members', p.fraud_device_members,
+        'fraud_ip_members', p.fraud_ip_members,
+        'fraud_burst_signups', p.fraud_burst_signups,
+        'fraud_burst_window', p.fraud_burst_window::text,
+        'fraud_low_conversion_referrals', p.fraud_low_conversion_referrals,
+        'fraud_low_conversion_ratio', p.fraud_low_conversion_ratio)
     FROM affiliate.program p WHERE p.id = $1
 $$;
 COMMENT ON FUNCTION affiliate.program_settings(bigint) IS 'A program''s settings as jsonb (NULL for an unknown program).';
@@ -1050,7 +1064,8 @@ VALUES
     ('pg_affiliate_expire_points', '15 2 * * *', 'CALL affiliate.expire_all_points()'),
     ('pg_affiliate_review_tiers', '45 2 * * *', 'SELECT affiliate.review_tiers()'),
     ('pg_affiliate_birthdays', '0 6 * * *', 'SELECT affiliate.queue_birthdays()'),
-    ('pg_affiliate_points_expiring', '30 6 * * *', 'SELECT affiliate.queue_points_expiring()')
+    ('pg_affiliate_points_expiring', '30 6 * * *', 'SELECT affiliate.queue_points_expiring()'),
+    ('pg_affiliate_fraud_checks', '30 3 * * *', 'SELECT affiliate.run_fraud_checks_all()')
 $$;
 COMMENT ON FUNCTION affiliate.job_definitions() IS
     'The pg_cron jobs of pg_affiliate: name, default schedule (UTC as pg_cron reads it) and command.';
@@ -4662,4 +4677,211 @@ GRANT EXECUTE ON FUNCTION
     affiliate_api.review_tiers(timestamptz),
     affiliate_api.add_reward(text, bigint, bigint, timestamptz, timestamptz, integer),
     affiliate_api.set_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean)
+TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
+-- Fraud rules and flags (issue 10 §2; src/fraud.c, docs/fraud.md).  A rule
+-- raises a flag on a member with its evidence (device, IP and payout
+-- destination only as the hex of their keyed hashes, or masked), once per
+-- (member, rule, evidence key).  An open flag holds the member's money:
+-- release_due leaves their commissions pending, their withdrawals cannot be
+-- requested or approved; resolving or dismissing it lets the next release
+-- pay.  The thresholds are program settings (fraud_*).
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.fraud_flag (
+    program_id    bigint NOT NULL,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    member_id     bigint NOT NULL,
+    rule          text NOT NULL CHECK (rule IN ('self_referral', 'shared_device', 'shared_ip', 'buyer_match',
+                                                'shared_destination', 'signup_burst', 'low_conversion')),
+    evidence_key  text NOT NULL CHECK (length(evidence_key) BETWEEN 1 AND 200),
+    evidence      jsonb NOT NULL,
+    source        text NOT NULL CHECK (source IN ('add_member', 'record_conversion', 'request_withdrawal',
+                                                  'run_fraud_checks', 'run_fraud_checks_all')),
+    status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'dismissed')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    decided_at    timestamptz,
+    actor         text CHECK (length(actor) BETWEEN 1 AND 200),
+    note          text CHECK (length(note) BETWEEN 1 AND 2000),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, member_id, rule, evidence_key),
+    FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id),
+    CHECK ((status = 'open') = (decided_at IS NULL)),
+    CHECK ((status = 'open') = (actor IS NULL)),
+    CHECK ((status = 'open') = (note IS NULL))
+);
+CREATE INDEX fraud_flag_open ON affiliate.fraud_flag (program_id, member_id) WHERE status = 'open';
+COMMENT ON TABLE affiliate.fraud_flag IS 'Fraud flags: rule, evidence (hashes only), open -> resolved | dismissed; an open flag holds the member''s money.';
+
+-- the rules count members by device and IP hash (withdrawals by
+-- destination: withdrawal_destination)
+CREATE INDEX member_device ON affiliate.member (program_id, device_hash) WHERE device_hash IS NOT NULL;
+CREATE INDEX member_ip ON affiliate.member (program_id, ip_hash) WHERE ip_hash IS NOT NULL;
+
+CREATE FUNCTION affiliate.run_fraud_checks(program_id bigint, member_id bigint)
+    RETURNS SETOF affiliate.fraud_flag
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'run_fraud_checks';
+COMMENT ON FUNCTION affiliate.run_fraud_checks(bigint, bigint) IS
+    'Run every fraud rule for one member now; returns the flags raised (none twice); audited.';
+
+CREATE FUNCTION affiliate.run_fraud_checks_all(as_of timestamptz DEFAULT now(), program_id bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'run_fraud_checks_all';
+COMMENT ON FUNCTION affiliate.run_fraud_checks_all(timestamptz, bigint) IS
+    'Job (pg_cron, daily): signup bursts of the day before as_of and low conversion rates, in every program (or one); returns the flags raised.';
+
+CREATE FUNCTION affiliate.resolve_fraud_flag(program_id bigint, flag_id bigint, status text, note text)
+    RETURNS affiliate.fraud_flag
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'resolve_fraud_flag';
+COMMENT ON FUNCTION affiliate.resolve_fraud_flag(bigint, bigint, text, text) IS
+    'Decide an open fraud flag: resolved or dismissed, with a note; audited; the next release pays what it held.';
+
+CREATE FUNCTION affiliate.block_member(program_id bigint, member_id bigint, reason text)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'block_member';
+COMMENT ON FUNCTION affiliate.block_member(bigint, bigint, text) IS
+    'Block a member (they earn nothing, their balance is frozen); audited; returns the previous status.';
+
+CREATE FUNCTION affiliate.unblock_member(program_id bigint, member_id bigint, reason text)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'unblock_member';
+COMMENT ON FUNCTION affiliate.unblock_member(bigint, bigint, text) IS
+    'Set a blocked member active again; audited; returns the previous status (blocked).';
+
+ALTER TABLE affiliate.fraud_flag ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.fraud_flag FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY admin_program ON affiliate.fraud_flag FOR SELECT TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.fraud_flag', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.fraud_flag_id_seq', '');
+
+-- fraud over HTTP: the admin of the claimed program only
+CREATE VIEW affiliate_api.fraud_flags WITH (security_invoker = true) AS
+SELECT f.id AS flag_id, f.member_id, f.rule, f.evidence, f.source, f.status, f.created_at,
+       f.decided_at, f.actor, f.note
+  FROM affiliate.fraud_flag f;
+COMMENT ON VIEW affiliate_api.fraud_flags IS 'Admin: the program''s fraud flags (filter by status, member_id, rule).';
+
+CREATE FUNCTION affiliate_api.run_fraud_checks(member_id bigint)
+    RETURNS SETOF affiliate_api.fraud_flags
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN QUERY
+    SELECT f.id, f.member_id, f.rule, f.evidence, f.source, f.status, f.created_at, f.decided_at, f.actor, f.note
+      FROM affiliate.run_fraud_checks(affiliate.claimed_program(), member_id) f
+     ORDER BY f.id;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.run_fraud_checks(bigint) IS
+    'admin: run every fraud rule for a member; returns the flags raised.';
+
+CREATE FUNCTION affiliate_api.resolve_fraud_flag(flag_id bigint, status text, note text)
+    RETURNS affiliate_api.fraud_flags
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    row affiliate_api.fraud_flags;
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    SELECT f.id, f.member_id, f.rule, f.evidence, f.source, f.status, f.created_at, f.decided_at, f.actor, f.note
+      INTO row
+      FROM affiliate.resolve_fraud_flag(affiliate.claimed_program(), flag_id, status, note) f;
+    RETURN row;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.resolve_fraud_flag(bigint, text, text) IS
+    'admin: resolve or dismiss an open fraud flag with a note; returns the flag.';
+
+CREATE FUNCTION affiliate_api.block_member(member_id bigint, reason text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.block_member(affiliate.claimed_program(), member_id, reason);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.block_member(bigint, text) IS
+    'admin: block a member; returns the previous status.';
+
+CREATE FUNCTION affiliate_api.unblock_member(member_id bigint, reason text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.unblock_member(affiliate.claimed_program(), member_id, reason);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.unblock_member(bigint, text) IS
+    'admin: set a blocked member active again; returns the previous status.';
+
+REVOKE ALL ON affiliate.fraud_flag FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.fraud_flag_id_seq FROM PUBLIC;
+REVOKE ALL ON affiliate_api.fraud_flags FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.run_fraud_checks(bigint, bigint),
+    affiliate.run_fraud_checks_all(timestamptz, bigint),
+    affiliate.resolve_fraud_flag(bigint, bigint, text, text),
+    affiliate.block_member(bigint, bigint, text),
+    affiliate.unblock_member(bigint, bigint, text),
+    affiliate_api.run_fraud_checks(bigint),
+    affiliate_api.resolve_fraud_flag(bigint, text, text),
+    affiliate_api.block_member(bigint, text),
+    affiliate_api.unblock_member(bigint, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.run_fraud_checks(bigint, bigint),
+    affiliate.run_fraud_checks_all(timestamptz, bigint),
+    affiliate.resolve_fraud_flag(bigint, bigint, text, text),
+    affiliate.block_member(bigint, bigint, text),
+    affiliate.unblock_member(bigint, bigint, text)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.fraud_flag TO affiliate_operator, affiliate_admin;
+GRANT SELECT ON affiliate_api.fraud_flags TO affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.run_fraud_checks(bigint),
+    affiliate_api.resolve_fraud_flag(bigint, text, text),
+    affiliate_api.block_member(bigint, text),
+    affiliate_api.unblock_member(bigint, text)
 TO affiliate_admin;

@@ -1232,6 +1232,7 @@ WriteCommissions(const AffProgram *prog, ConvIn *in, Share *shares, int nshares,
 	AffNotifyCommissionRows(SPI_tuptable, SPI_processed, AFF_EV_COMMISSION_EARNED);
 	for (uint64 r = 0; r < SPI_processed; r++)
 		tuplestore_puttuple(ts, SPI_tuptable->vals[r]);
+	FraudOnConversion(prog->id, values[1], values[3]);
 }
 
 /* The commissions of replayed conversions, into the result. */

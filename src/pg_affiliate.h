@@ -390,5 +390,15 @@ extern void AffNotifyWithdrawal(int64 program_id, int64 withdrawal_id, const cha
 extern void AffNotifyTierChange(int64 program_id, int64 member_id, int64 from_tier, int64 to_tier,
 								const char *reason);
 extern void AffNotifyCertificate(int64 program_id, const char *number);
+/* ---------- fraud rules and flags (fraud.c) ---------- */
+
+/* the schema has the fraud tables and settings (0.6.0 and later) */
+extern bool FraudSchemaReady(void);
+/* the event rules, each in the event's transaction; inside SPI */
+extern void FraudOnJoin(int64 program_id, int64 member_id, bool has_identity);
+extern void FraudOnConversion(int64 program_id, Datum conversions, Datum beneficiaries);
+extern void FraudOnWithdrawal(int64 program_id, int64 withdrawal_id);
+/* 55000 naming the flag when the member has an open fraud flag; inside SPI */
+extern void FraudRequireNoOpenFlag(int64 program_id, int64 member_id, const char *what);
 
 #endif							/* PG_AFFILIATE_H */

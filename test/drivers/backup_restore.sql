@@ -286,6 +286,17 @@ SELECT affiliate.queue_birthdays(current_date, :p1) AS birthdays;
 SELECT affiliate.award_points(:p1, m.id, 30, 'expiring soon', now() + interval '3 days') IS NOT NULL AS awarded
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
 SELECT affiliate.queue_points_expiring(now(), 7, :p1) AS announced;
+-- fraud flags (0.6.0) in p1: ott:6 refers a second account on its own
+-- device (a self-referral flag, dismissed: ott:6's commissions release);
+-- four new accounts on one device, the fourth flagged (shared_device, left
+-- open: it holds that member, who has earned nothing)
+SELECT affiliate.add_member(:p1, m.external_id || '-alt', m.code::text, 'device-6') IS NOT NULL AS joined
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:6';
+SELECT status FROM affiliate.resolve_fraud_flag(:p1,
+       (SELECT f.id FROM affiliate.fraud_flag f JOIN affiliate.member m ON m.program_id = f.program_id AND m.id = f.member_id
+         WHERE f.program_id = :p1 AND m.external_id = 'ott:6'), 'dismissed', 'a family device');
+SELECT count(affiliate.add_member(:p1, 'ott:farm-' || n, NULL, 'device-farm')) AS farm FROM generate_series(1, 4) n;
+SELECT rule, status FROM affiliate.fraud_flag WHERE program_id = :p1 ORDER BY id;
 
 -- last, a retried join is refused (23505) after drawing an id: member_id_seq
 -- is ahead of the largest member id, as it often is in a live database (a

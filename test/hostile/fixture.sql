@@ -43,6 +43,14 @@ begin
       end loop;
       insert into hx_fix select x || '_code1', c.code::text from affiliate.member c
         where c.program_id = p and c.external_id = 'hx-' || x || '-1';
+      -- a fraud flag (0.6.0): hx-<x>-7 joins under hx-<x>-6 on its device,
+      -- a self-referral flag on member 6 (no other call of the matrix uses
+      -- members 6 and 7)
+      m := affiliate.add_member(p, 'hx-' || x || '-6', null, 'hx-device-' || x);
+      perform affiliate.add_member(p, 'hx-' || x || '-7',
+                (select c.code::text from affiliate.member c where c.program_id = p and c.id = m), 'hx-device-' || x);
+      insert into hx_fix select x || '_flag', f.id from affiliate.fraud_flag f
+        where f.program_id = p and f.member_id = m and f.rule = 'self_referral';
       perform affiliate.set_plan(p, 'hx plan ' || x, '{3000,1000,500}', 'profit');
       -- loyalty points (0.6.0): a bill rule, member 2 has a bill (hx-<x>-bill-1)
       -- and an award, so deductions and refunds have points to take
@@ -128,7 +136,7 @@ begin
       (select string_agg(invariant || ': ' || detail, '; ') from affiliate.verify());
   end if;
   select count(*) into n from hx_fix;
-  if n <> 3 + 2 * 16 then
-    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 16;
+  if n <> 3 + 2 * 17 then
+    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 17;
   end if;
 end $$;

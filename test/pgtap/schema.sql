@@ -34,7 +34,9 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      'reward', 'reward_redemption',
                                      -- 0.6.0: notifications
                                      'notification_template', 'outbox', 'member_child', 'birthday_sent',
-                                     'points_expiry_notice']);
+                                     'points_expiry_notice',
+                                     -- 0.6.0: fraud flags
+                                     'fraud_flag']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -79,6 +81,7 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.certificate -> affiliate.signing_key',
                 'affiliate.course -> affiliate.program', 'affiliate.course_module -> affiliate.course',
                 'affiliate.enrollment -> affiliate.course', 'affiliate.enrollment -> affiliate.member',
+                'affiliate.fraud_flag -> affiliate.member',
                 'affiliate.member -> affiliate.member', 'affiliate.member_child -> affiliate.member',
                 'affiliate.plan -> affiliate.program',
                 'affiliate.points_bill -> affiliate.points_lot', 'affiliate.points_bill_refund -> affiliate.points_bill',
@@ -88,7 +91,7 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.signing_key -> affiliate.program', 'affiliate.tier_member -> affiliate.tier',
                 'affiliate.topic -> affiliate.course_module', 'affiliate.topic_progress -> affiliate.enrollment',
                 'affiliate.topic_progress -> affiliate.topic', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier and a redemption''s reward; a member''s children and birthdays, an expiry notice''s lot');
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier and a redemption''s reward; a member''s children and birthdays, an expiry notice''s lot; a fraud flag''s member (flags are rare)');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
@@ -113,7 +116,7 @@ SELECT is_empty($$
        AND p.provolatile <> 'i'
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
                              'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
-                             'expire_points', 'expire_all_points', 'review_tiers',
+                             'expire_points', 'expire_all_points', 'review_tiers', 'run_fraud_checks_all',
                              -- senders serve every program; the daily notification jobs
                              'claim_outbox', 'queue_birthdays', 'queue_points_expiring',
                              'claimed_program', 'current_member', 'claimed_member', 'request_client',
