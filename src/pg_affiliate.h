@@ -345,4 +345,14 @@ extern int64 PostPoints(int64 program_id, int64 member_id, const char *journal_k
 						const char *system_kind, int64 amount, const char *key,
 						StringInfo memo);
 
+/* ---------- promo campaigns (campaign.c), used by conversions (commission.c) ---------- */
+
+/* the campaign of a promo code and its owner (0: none); P0002 if unknown; inside SPI */
+extern void AffPromoResolve(int64 program_id, const char *code, int64 *campaign_id,
+							int64 *owner_id);
+/* link a new conversion to its campaign (referrer_id != 0: its referrer), or
+ * check a replayed one carries the same campaign (23505); inside SPI */
+extern void AffPromoRecord(int64 program_id, int64 conversion_id, bool is_new,
+						   int64 campaign_id, int64 referrer_id, const char *ref);
+
 #endif							/* PG_AFFILIATE_H */
