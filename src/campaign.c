@@ -163,7 +163,7 @@ CheckValue(const char *offer_type, int64 value)
 	if (value < 1 || value > max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the value of a %s offer must be between 1 and " INT64_FORMAT, offer_type, max),
+				 errmsg("a %s value must be between 1 and " INT64_FORMAT, offer_type, max),
 				 errdetail("It is given in %s.", unit)));
 }
 
@@ -192,7 +192,7 @@ create_campaign(PG_FUNCTION_ARGS)
 	TimestampTz starts_at = has_start ? PG_GETARG_TIMESTAMPTZ(4) : GetCurrentTransactionStartTimestamp();
 	bool		has_end = !PG_ARGISNULL(5);
 	TimestampTz ends_at = has_end ? PG_GETARG_TIMESTAMPTZ(5) : 0;
-	char	   *code = AffTextArg(fcinfo, 6, "code", 32, false);
+	char	   *code = AffTextArg(fcinfo, 6, "code", CAMPAIGN_MAX_REF, false);
 	bool		has_owner = !PG_ARGISNULL(7);
 	int64		owner_id = has_owner ? PG_GETARG_INT64(7) : 0;
 	bool		has_total = !PG_ARGISNULL(8);
@@ -582,7 +582,7 @@ redeem_promo(PG_FUNCTION_ARGS)
 				total,
 				setj;
 	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
-	char	   *code = AffTextArg(fcinfo, 1, "code", 32, true);
+	char	   *code = AffTextArg(fcinfo, 1, "code", CAMPAIGN_MAX_REF, true);
 	int64		member_id = AffArgInt64(fcinfo, 2, "member_id");
 	char	   *ref = AffTextArg(fcinfo, 3, "order_ref", CAMPAIGN_MAX_REF, true);
 	bool		has_amount = !PG_ARGISNULL(4);
@@ -601,7 +601,9 @@ redeem_promo(PG_FUNCTION_ARGS)
 	char		nulls[11];
 	MemoryContext callerctx = CurrentMemoryContext;
 	char	   *offer_type;
+	bool		open;
 
+	CheckCode(code);
 	if (has_amount && (amount < 0 || amount > LEDGER_MAX_AMOUNT))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -631,14 +633,12 @@ redeem_promo(PG_FUNCTION_ARGS)
 			expiry = (Interval *) SPI_datumTransfer(e, false, sizeof(Interval));
 	}
 	personal = AffGetInt64(0, 6, &personal_null);
+	open = strcmp(AffGetText(0, 7), "active") == 0 && AffGetBool(0, 8, NULL);
 
 	/* the same order_ref again: its redemption, whatever the campaign is now */
 	if (!ReplayRedemption(program_id, ref, r.campaign_id, member_id, has_amount, amount, &r))
 	{
-		const char *status = AffGetText(0, 7);
-		bool		in_window = AffGetBool(0, 8, NULL);
-
-		if (strcmp(status, "active") != 0 || !in_window)
+		if (!open)
 			CampaignRefusal(program_id, r.campaign_id, code);
 		if (!personal_null && personal != member_id)
 			ereport(ERROR,
@@ -787,15 +787,18 @@ redeem_promo(PG_FUNCTION_ARGS)
  *     integer DEFAULT 10000) RETURNS bigint
  *
  * Every program: up to batch_size credit grants whose expiry has come
- * (skipping grants locked by another session): what is left of each, at
- * most the member's promo_credits balance, goes to the system account
- * promo_credits_expired; the grant is marked expired (once).  Returns the
- * number of grants expired.
+ * (skipping grants locked by another session), soonest first: what is left
+ * of each goes to the system account promo_credits_expired, and the grant is
+ * marked expired (once).  Credits the member spent are taken from the
+ * soonest-expiring grants first: a grant gives back at most the member's
+ * promo_credits balance less the credits of their grants not due yet.
+ * Returns the number of grants expired.
  */
 Datum
 expire_promo_credits(PG_FUNCTION_ARGS)
 {
 	static PlanSlot due,
+				keep,
 				mark;
 	TimestampTz as_of;
 	int32		batch;
@@ -821,7 +824,7 @@ expire_promo_credits(PG_FUNCTION_ARGS)
 	AffExec(&due,
 			"SELECT program_id, id, member_id, credits FROM affiliate.promo_redemption "
 			" WHERE credits > 0 AND credits_expired_at IS NULL AND credits_expire_at <= $1 "
-			" ORDER BY program_id, member_id, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+			" ORDER BY program_id, member_id, credits_expire_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
 			2, (Oid[]) {TIMESTAMPTZOID, INT4OID},
 			(Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch)}, NULL, false, 0);
 	n = SPI_processed;
@@ -841,7 +844,19 @@ expire_promo_credits(PG_FUNCTION_ARGS)
 		int64		account = LedgerAccount(progs[i], false, members[i], CREDITS_KIND, CREDITS_ASSET,
 											-1, NULL, NULL);
 		int64		balance = LedgerLockedBalance(progs[i], account);
-		int64		take = Min(credits[i], Max(balance, 0));
+		int64		kept,
+					take;
+
+		/* the credits of the member's grants not due yet are not taken */
+		AffExec(&keep,
+				"SELECT coalesce(pg_catalog.sum(credits), 0)::bigint FROM affiliate.promo_redemption "
+				" WHERE program_id = $1 AND member_id = $2 AND credits > 0 AND credits_expired_at IS NULL "
+				"   AND (credits_expire_at IS NULL OR credits_expire_at > $3)",
+				3, (Oid[]) {INT8OID, INT8OID, TIMESTAMPTZOID},
+				(Datum[]) {Int64GetDatum(progs[i]), Int64GetDatum(members[i]), TimestampTzGetDatum(as_of)},
+				NULL, false, 1);
+		kept = AffGetInt64(0, 1, NULL);
+		take = Min(credits[i], Max(balance - kept, 0));
 
 		if (take > 0)
 		{
