@@ -31,7 +31,10 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      -- 0.6.0: tiers
                                      'tier', 'tier_policy', 'tier_member', 'tier_history',
                                      -- 0.6.0: rewards
-                                     'reward', 'reward_redemption']);
+                                     'reward', 'reward_redemption',
+                                     -- 0.6.0: promo campaigns
+                                     'campaign', 'promo_member_use', 'promo_redemption',
+                                     'campaign_conversion']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -73,6 +76,8 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                  ORDER BY 1),
           ARRAY['affiliate.assessment -> affiliate.course_module', 'affiliate.assessment -> affiliate.member',
                 'affiliate.balance_checkpoint -> affiliate.account',
+                'affiliate.campaign -> affiliate.campaign', 'affiliate.campaign -> affiliate.member',
+                'affiliate.campaign -> affiliate.member',
                 'affiliate.certificate -> affiliate.signing_key',
                 'affiliate.course -> affiliate.program', 'affiliate.course_module -> affiliate.course',
                 'affiliate.enrollment -> affiliate.course', 'affiliate.enrollment -> affiliate.member',
@@ -84,7 +89,7 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.signing_key -> affiliate.program', 'affiliate.tier_member -> affiliate.tier',
                 'affiliate.topic -> affiliate.course_module', 'affiliate.topic_progress -> affiliate.enrollment',
                 'affiliate.topic_progress -> affiliate.topic', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier and a redemption''s reward');
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier, a redemption''s reward and a campaign''s owner, personal member and template');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
@@ -110,6 +115,7 @@ SELECT is_empty($$
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
                              'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
                              'expire_points', 'expire_all_points', 'review_tiers',
+                             'advance_campaigns', 'expire_promo_credits',
                              'claimed_program', 'current_member', 'claimed_member', 'request_client',
                              'api_error',
                              -- the root key and the sealing of every program's key
