@@ -1356,15 +1356,23 @@ CREATE FUNCTION affiliate_api.my_promo_redemptions()
     RETURNS TABLE (redemption_id bigint, code text, offer_type text, value bigint, order_ref text,
                    order_amount bigint, discount bigint, credits bigint, credits_expire_at timestamptz,
                    credits_expired bigint, trial_days integer, redeemed_at timestamptz)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = ''
 AS $$
+DECLARE
+    -- resolved first: a token without a member is refused (42501) even
+    -- when there is nothing to list
+    prog pg_catalog.int8 := affiliate.claimed_program();
+    me pg_catalog.int8 := affiliate.current_member();
+BEGIN
+    RETURN QUERY
     SELECT r.id, c.code, r.offer_type, r.value, r.order_ref, r.order_amount, r.discount, r.credits,
            r.credits_expire_at, r.credits_expired, r.trial_days, r.redeemed_at
       FROM affiliate.promo_redemption r
       JOIN affiliate.campaign c ON c.program_id = r.program_id AND c.id = r.campaign_id
-     WHERE r.program_id = affiliate.claimed_program() AND r.member_id = affiliate.current_member()
-     ORDER BY r.id
+     WHERE r.program_id = prog AND r.member_id = me
+     ORDER BY r.id;
+END
 $$;
 COMMENT ON FUNCTION affiliate_api.my_promo_redemptions() IS
     'member: the promo codes they redeemed, with what each gave.';

@@ -551,13 +551,13 @@ insert into hx_expect values
   ('.', '^(external_id|external_ref|refund_ref|provider_ref|product|name|channel|device_id|idempotency_key|order_ref|referral_code|title)$',
    '^(empty|len_201|multibyte_202_bytes)$',
    '1 to 200 bytes (order_ref 180): referrals.md, commissions.md, wallet.md, ledger.md'),
-  ('^affiliate_api\.(me|my_tree|my_balance|my_transactions|request_withdrawal|cancel_withdrawal)$|^affiliate\.current_member$', '^$',
+  ('^affiliate_api\.(me|my_tree|my_balance|my_transactions|request_withdrawal|cancel_withdrawal|redeem_promo|my_promo_redemptions)$|^affiliate\.current_member$', '^$',
    '^(claims_(unset|empty|not_json|array|string|json_null)|program_(missing|null|zero|negative|fraction|string_junk|past_bigint|1e400|bool|object|other|unknown)|sub_(missing|null|empty|object|other_program|201_chars|one_mb|injection))$',
    'a member call needs a program and the sub of a member of it: postgrest.md claims (42501)'),
-  ('^affiliate_api\.(add_member|adjust_balance|approve_withdrawal|complete_withdrawal|fail_withdrawal|move_member|pay_from_wallet|record_conversion|refund_conversion|reject_withdrawal|set_member_status|set_plan|update_program_settings)$', '^$',
+  ('^affiliate_api\.(add_member|adjust_balance|approve_withdrawal|complete_withdrawal|create_campaign|fail_withdrawal|move_member|pay_from_wallet|record_conversion|refund_conversion|reject_withdrawal|set_campaign_status|set_member_status|set_plan|update_program_settings)$', '^$',
    '^(claims_(unset|empty|not_json|array|string|json_null)|program_(missing|null|zero|negative|fraction|string_junk|past_bigint|1e400|bool|object|unknown))$',
    'an admin call needs the program claim of an existing program: postgrest.md claims (42501, PT404)'),
-  ('^affiliate_api\.(adjust_balance|approve_withdrawal|complete_withdrawal|fail_withdrawal|move_member|reject_withdrawal|set_member_status|set_plan|update_program_settings)$',
+  ('^affiliate_api\.(adjust_balance|approve_withdrawal|complete_withdrawal|create_campaign|fail_withdrawal|move_member|reject_withdrawal|set_campaign_status|set_member_status|set_plan|update_program_settings)$',
    '^$', '^sub_(empty|object|201_chars|one_mb)$',
    'an audited call records the sub, a string or a number of 1 to 200 characters: postgrest.md claims (42501)');
 

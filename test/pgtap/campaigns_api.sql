@@ -11,7 +11,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 
 SELECT is(ARRAY(SELECT r || ' ' || p.proname FROM pg_proc p
                  CROSS JOIN unnest(ARRAY['affiliate_anon', 'affiliate_member', 'affiliate_admin']) r
@@ -115,6 +115,8 @@ SELECT is((SELECT count(*) FROM affiliate_api.my_promo_redemptions()), 0::bigint
 SELECT set_config('request.jwt.claims', format('{"role": "affiliate_member", "program": %s, "sub": "nobody"}', :pa), true) \g /dev/null
 SELECT throws_ok($$SELECT * FROM affiliate_api.redeem_promo('ANN200', 'nobody-1')$$, '42501', NULL,
                  'a sub that is no member redeems nothing');
+SELECT throws_ok('SELECT * FROM affiliate_api.my_promo_redemptions()', '42501', NULL,
+                 'a sub that is no member lists nothing: 42501');
 RESET ROLE;
 SELECT is((SELECT used FROM affiliate.campaign WHERE id = :ca), 1::bigint, 'ANN200 was used once');
 SELECT is((SELECT count(*) FROM affiliate.promo_redemption WHERE program_id = :pa), 2::bigint, 'two redemptions in A');
