@@ -6,8 +6,10 @@
 -- paid from a wallet (docs/wallet.md); Ravi's balance read as the HTTP API
 -- serves it (docs/postgrest.md); at the end a short course built by an admin
 -- and completed by Meena over the HTTP API (docs/certificates.md), with her
--- certificate verified once certificates are part of the extension.  It grows
--- as the loyalty engine lands.
+-- certificate verified once certificates are part of the extension; then a
+-- loyalty programme (docs/loyalty.md): points per bill, three tiers members
+-- reach through their bills, lots with different expiries, a rewards catalog
+-- and redemptions, one over the HTTP API.
 --
 -- It runs as the superuser that `make demo` connects as; an application back
 -- end would run the same SQL as a login granted affiliate_operator.
@@ -188,4 +190,79 @@ SELECT valid, status, number, member_external_id, course_title, issued_at::times
 SELECT key_id, algorithm, public_key_base64 FROM affiliate_api.certificate_public_key();
 COMMIT;
 \echo 'Invariants after the course (none broken):'
+SELECT * FROM affiliate.verify(:ott);
+
+-- ---------------------------------------------------------------------------
+-- Loyalty (docs/loyalty.md): the shop gives 1 point per ₹100 billed, lots
+-- live 12 months and bills' points wait 7 days (the return window).  Three
+-- tiers on qualifying points over 12 months; members reach them through
+-- their bills (upgrades happen at once, in the bill's transaction).  A small
+-- rewards catalog; Ravi redeems over the HTTP API.
+-- ---------------------------------------------------------------------------
+SET request.jwt.claims = '{"sub": "admin:priya"}';
+SELECT affiliate.set_points_rule(:ott, 'bill', 1, 10000);
+SELECT affiliate.set_points_policy(:ott, '12 months', 7);
+SELECT affiliate.set_tier(:ott, 'Silver', 1, 100, 'points', '12 months', 11000, '{"free_delivery": true}') AS silver \gset
+SELECT affiliate.set_tier(:ott, 'Gold', 2, 500, 'points', '12 months', 12500, '{"free_delivery": true, "early_access": true}') AS gold \gset
+SELECT affiliate.set_tier(:ott, 'Platinum', 3, 1500, 'points', '12 months', 15000,
+                          '{"free_delivery": true, "early_access": true, "concierge": true}') AS platinum \gset
+SELECT affiliate.set_tier_policy(:ott, '30 days');
+
+-- the ERP sends each member's bills of the last year (amounts in paise);
+-- their lots expire 12 months after each bill, so some expire soon
+SELECT b.who, sum(affiliate.record_bill(:ott, 'inv-' || b.who || '-' || b.n, b.member, b.amount,
+                                         now() - b.age)) AS points
+  FROM (VALUES ('asha', 1, :asha, 4500000, interval '340 days'), ('asha', 2, :asha, 6000000, interval '200 days'),
+               ('asha', 3, :asha, 5500000, interval '60 days'),
+               ('ravi', 1, :ravi, 2500000, interval '350 days'), ('ravi', 2, :ravi, 3000000, interval '90 days'),
+               ('meena', 1, :meena, 1500000, interval '30 days'), ('meena', 2, :meena, 800000, interval '355 days'),
+               ('kiran', 1, :kiran, 400000, interval '10 days'), ('dev', 1, :dev, 200000, interval '2 days'))
+       AS b(who, n, member, amount, age)
+ GROUP BY b.who ORDER BY points DESC;
+-- a welcome gift that expires in a fortnight
+SELECT affiliate.award_points(:ott, :kiran, 25, 'welcome gift', now() + interval '14 days', 'welcome-kiran') AS gift_lot;
+
+SELECT affiliate.add_reward(:ott, 'Coffee voucher', 50, 100) AS coffee \gset
+SELECT affiliate.add_reward(:ott, 'One free month', 300, NULL, NULL, NULL, 2) AS free_month \gset
+SELECT affiliate.add_reward(:ott, 'Premium upgrade', 1000, 5, NULL, NULL, 1) AS premium \gset
+
+-- Ravi redeems a free month from his app (POST /rpc/redeem_reward, his JWT)
+BEGIN;
+SET LOCAL ROLE affiliate_member;
+SELECT set_config('request.jwt.claims',
+                  json_build_object('role', 'affiliate_member', 'program', :ott, 'sub', 'tg:1002')::text,
+                  true) \g /dev/null
+SELECT affiliate_api.redeem_reward(:free_month, 'ravi-app-7781') AS redemption;
+\echo 'Ravi''s points and tier as his app reads them (POST /rpc/my_points, /rpc/my_tier):'
+SELECT * FROM affiliate_api.my_points();
+SELECT tier, multiplier_bp, next_tier, qualifying_value, next_threshold FROM affiliate_api.my_tier();
+COMMIT;
+-- Asha, Platinum, takes the premium upgrade
+SELECT affiliate.redeem_reward(:ott, :asha, :premium, 'asha-pos-0042') AS redemption;
+
+\echo 'Members by tier (upgraded by their bills):'
+SELECT m.external_id, t.tier, t.qualifying_value, t.next_tier, b.balance, b.usable, b.pending, b.expiring_30_days
+  FROM affiliate.member m
+ CROSS JOIN LATERAL affiliate.member_tier(:ott, m.id) t
+ CROSS JOIN LATERAL affiliate.points_balance(:ott, m.id) b
+ WHERE m.program_id = :ott
+ ORDER BY t.rank DESC NULLS LAST, m.id;
+\echo 'Their lots, soonest-expiring first:'
+SELECT m.external_id, l.points, l.remaining, l.usable_from::date, l.expires_at::date, l.source_ref
+  FROM affiliate.points_lot l JOIN affiliate.member m ON m.program_id = l.program_id AND m.id = l.member_id
+ WHERE l.program_id = :ott
+ ORDER BY l.expires_at, l.id;
+\echo 'The rewards catalog as anyone sees it (GET /rpc/rewards with the site token):'
+BEGIN;
+SET LOCAL ROLE affiliate_anon;
+SELECT set_config('request.jwt.claims', json_build_object('role', 'affiliate_anon', 'program', :ott)::text,
+                  true) \g /dev/null
+SELECT reward_id, name, cost_points, stock, per_member_limit FROM affiliate_api.rewards();
+COMMIT;
+-- the nightly expiry job, run as if it were 26 days from now: what is left
+-- of the lots expired by then is retired (Meena's oldest bill and Kiran's
+-- welcome gift; Asha's and Ravi's oldest lots went into their redemptions,
+-- soonest-expiring first)
+SELECT affiliate.expire_points(now() + interval '26 days', 10000, :ott) AS lots_expired_in_26_days;
+\echo 'Invariants after loyalty (none broken):'
 SELECT * FROM affiliate.verify(:ott);

@@ -1498,6 +1498,8 @@ CREATE TABLE affiliate.points_bill (
     lot_id           bigint,
     refunded_amount  bigint NOT NULL DEFAULT 0 CHECK (refunded_amount BETWEEN 0 AND amount),
     created_at       timestamptz NOT NULL DEFAULT now(),
+    -- why the bill earned nothing although a rule applied: 'member_blocked'
+    withheld         text CHECK (withheld = 'member_blocked'),
     PRIMARY KEY (program_id, id),
     UNIQUE (program_id, external_ref),
     FOREIGN KEY (program_id, lot_id) REFERENCES affiliate.points_lot (program_id, id)
@@ -4221,4 +4223,444 @@ GRANT EXECUTE ON FUNCTION affiliate_api.my_certificates() TO affiliate_member;
 GRANT EXECUTE ON FUNCTION
     affiliate_api.revoke_certificate(text, text),
     affiliate_api.rotate_signing_key()
+TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
+-- Loyalty over HTTP (0.6.0; docs/loyalty.md "HTTP API", docs/postgrest.md).
+-- The points, tiers and rewards engines of src/loyalty.c, src/tier.c and
+-- src/reward.c through affiliate_api.  Members read their own points, tier
+-- and redemptions and redeem rewards for themselves; admins run the
+-- claimed program's points, tiers and rewards; anon (a site token naming
+-- the program), members and admins read the active reward catalog.  No
+-- table is granted to the HTTP roles: every endpoint is a function that
+-- takes the program (and the member) from the JWT claims.
+-- ---------------------------------------------------------------------------
+
+-- anon, member, admin: the active reward catalog of the claimed program
+CREATE FUNCTION affiliate_api.rewards()
+    RETURNS TABLE (reward_id bigint, name text, cost_points bigint, stock bigint, valid_from timestamptz,
+                   valid_until timestamptz, per_member_limit integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT r.id, r.name, r.cost_points, r.stock, r.valid_from, r.valid_until, r.per_member_limit
+      FROM affiliate.reward r
+     WHERE r.program_id = affiliate.claimed_program() AND r.active
+       AND (r.valid_from IS NULL OR r.valid_from <= pg_catalog.now())
+       AND (r.valid_until IS NULL OR r.valid_until > pg_catalog.now())
+     ORDER BY r.cost_points, r.id
+$$;
+COMMENT ON FUNCTION affiliate_api.rewards() IS
+    'anon, member, admin: the claimed program''s rewards that can be redeemed now (active, inside their window), cheapest first; stock NULL = unlimited.';
+
+-- member: their own points, tier and redemptions
+
+CREATE FUNCTION affiliate_api.my_points()
+    RETURNS TABLE (balance bigint, usable bigint, pending bigint, expiring_30_days bigint, shortfall bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT b.balance, b.usable, b.pending, b.expiring_30_days, b.shortfall
+      FROM affiliate.points_balance(affiliate.claimed_program(), affiliate.current_member()) b
+$$;
+COMMENT ON FUNCTION affiliate_api.my_points() IS
+    'member: the caller''s points: balance, usable now, pending, usable points expiring within 30 days, refund shortfall.';
+
+CREATE FUNCTION affiliate_api.my_points_history(max_rows integer DEFAULT 100, before bigint DEFAULT NULL)
+    RETURNS TABLE (journal_id bigint, at timestamptz, kind text, points bigint, reference text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    prog bigint := affiliate.claimed_program();
+    me bigint := affiliate.current_member();
+BEGIN
+    IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'max_rows must be between 1 and 1000';
+    END IF;
+    RETURN QUERY
+    SELECT j.id, j.posted_at, j.kind, p.amount,
+           coalesce(j.memo->>'reason', j.memo->>'external_ref', j.memo->>'request_ref')
+      FROM affiliate.account a
+      JOIN affiliate.posting p ON p.program_id = a.program_id AND p.account_id = a.id
+      JOIN affiliate.journal j ON j.program_id = p.program_id AND j.id = p.journal_id
+     WHERE a.program_id = prog AND a.member_id = me AND a.kind = 'loyalty_points' AND a.asset = 'POINTS'
+       AND (before IS NULL OR j.id < before)
+     ORDER BY j.id DESC
+     LIMIT max_rows;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.my_points_history(integer, bigint) IS
+    'member: the caller''s points movements, newest first (points signed: earned > 0, spent/expired/refunded < 0); the next page: before = the last journal_id.';
+
+CREATE FUNCTION affiliate_api.my_tier(OUT tier text, OUT rank integer, OUT multiplier_bp integer,
+                                      OUT benefits jsonb, OUT since timestamptz, OUT next_tier text,
+                                      OUT next_basis text, OUT qualifying_value bigint,
+                                      OUT next_threshold bigint, OUT downgrade_possible_at timestamptz)
+    RETURNS record
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT t.* FROM affiliate.member_tier(affiliate.claimed_program(), affiliate.current_member()) t
+$$;
+COMMENT ON FUNCTION affiliate_api.my_tier() IS
+    'member: the caller''s tier, benefits, progress to the next tier and the earliest possible downgrade.';
+
+CREATE FUNCTION affiliate_api.redeem_reward(reward_id bigint, request_ref text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.redeem_reward(affiliate.claimed_program(), affiliate.current_member(), reward_id, request_ref);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.redeem_reward(bigint, text) IS
+    'member: redeem a reward with the caller''s usable points; idempotent on request_ref; returns the redemption id.';
+
+CREATE FUNCTION affiliate_api.my_redemptions()
+    RETURNS TABLE (redemption_id bigint, reward_id bigint, reward_name text, points bigint, request_ref text,
+                   created_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT x.id, x.reward_id, r.name, x.points, x.request_ref, x.created_at
+      FROM affiliate.reward_redemption x
+      JOIN affiliate.reward r ON r.program_id = x.program_id AND r.id = x.reward_id
+     WHERE x.program_id = affiliate.claimed_program() AND x.member_id = affiliate.current_member()
+     ORDER BY x.id DESC
+$$;
+COMMENT ON FUNCTION affiliate_api.my_redemptions() IS
+    'member: the caller''s reward redemptions, newest first.';
+
+-- admin: the claimed program's points, tiers and rewards
+
+CREATE FUNCTION affiliate_api.record_bill(external_ref text, member_id bigint, amount bigint,
+                                          occurred_at timestamptz DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.record_bill(affiliate.claimed_program(), external_ref, member_id, amount, occurred_at);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.record_bill(text, bigint, bigint, timestamptz) IS
+    'admin (server key): record a bill and return the points it earned; idempotent on external_ref.';
+
+CREATE FUNCTION affiliate_api.refund_bill(external_ref text, amount bigint DEFAULT NULL, refund_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.refund_bill(affiliate.claimed_program(), external_ref, amount, refund_ref);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.refund_bill(text, bigint, text) IS
+    'admin (server key): take a refunded bill''s points back (the shortfall is recorded); returns the points taken; idempotent on refund_ref.';
+
+CREATE FUNCTION affiliate_api.award_points(member_id bigint, points bigint, reason text,
+                                           expires_at timestamptz DEFAULT NULL, source_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.award_points(affiliate.claimed_program(), member_id, points, reason, expires_at, source_ref);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.award_points(bigint, bigint, text, timestamptz, text) IS
+    'admin: award points to a member as a lot; returns the lot id; idempotent on source_ref; audited.';
+
+CREATE FUNCTION affiliate_api.deduct_points(member_id bigint, points bigint, reason text, source_ref text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.deduct_points(affiliate.claimed_program(), member_id, points, reason, source_ref);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.deduct_points(bigint, bigint, text, text) IS
+    'admin: take usable points from a member; returns the deduction id; idempotent on source_ref; audited.';
+
+CREATE FUNCTION affiliate_api.set_points_rule(event text, points bigint, per_amount bigint DEFAULT 1)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_points_rule(affiliate.claimed_program(), event, points, per_amount);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_points_rule(text, bigint, bigint) IS
+    'admin: the points an event earns (bill: per per_amount minor units); audited.';
+
+CREATE FUNCTION affiliate_api.set_points_policy(lot_lifetime interval, pending_days integer DEFAULT 0)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_points_policy(affiliate.claimed_program(), lot_lifetime, pending_days);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_points_policy(interval, integer) IS
+    'admin: the lifetime of new lots and the pending days of bills; audited.';
+
+CREATE FUNCTION affiliate_api.member_points(member_id bigint)
+    RETURNS TABLE (balance bigint, usable bigint, pending bigint, expiring_30_days bigint, shortfall bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+BEGIN
+    RETURN QUERY
+    SELECT b.balance, b.usable, b.pending, b.expiring_30_days, b.shortfall
+      FROM affiliate.points_balance(affiliate.claimed_program(), affiliate.claimed_member(member_id)) b;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.member_points(bigint) IS
+    'admin: a member''s points (as my_points); PT404 for a member not in the program.';
+
+CREATE FUNCTION affiliate_api.set_tier(name text, rank integer, threshold bigint, basis text,
+                                       qualifying_window interval, multiplier_bp integer DEFAULT 10000,
+                                       benefits jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.set_tier(affiliate.claimed_program(), name, rank, threshold, basis, qualifying_window,
+                              multiplier_bp, benefits);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_tier(text, integer, bigint, text, interval, integer, jsonb) IS
+    'admin: create or change a tier (by name); returns its id; audited.';
+
+CREATE FUNCTION affiliate_api.set_tier_policy(grace_period interval)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_tier_policy(affiliate.claimed_program(), grace_period);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_tier_policy(interval) IS
+    'admin: the grace period before a downgrade; audited.';
+
+CREATE FUNCTION affiliate_api.set_member_tier(member_id bigint, tier text)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_member_tier(affiliate.claimed_program(), member_id, tier);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_member_tier(bigint, text) IS
+    'admin: put a member in the named tier (history reason manual); audited.';
+
+CREATE FUNCTION affiliate_api.member_tier(member_id bigint,
+                                          OUT tier text, OUT rank integer, OUT multiplier_bp integer,
+                                          OUT benefits jsonb, OUT since timestamptz, OUT next_tier text,
+                                          OUT next_basis text, OUT qualifying_value bigint,
+                                          OUT next_threshold bigint, OUT downgrade_possible_at timestamptz)
+    RETURNS record
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+BEGIN
+    SELECT t.tier, t.rank, t.multiplier_bp, t.benefits, t.since, t.next_tier, t.next_basis, t.qualifying_value,
+           t.next_threshold, t.downgrade_possible_at
+      INTO tier, rank, multiplier_bp, benefits, since, next_tier, next_basis, qualifying_value, next_threshold,
+           downgrade_possible_at
+      FROM affiliate.member_tier(affiliate.claimed_program(), affiliate.claimed_member(member_id)) t;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.member_tier(bigint) IS
+    'admin: a member''s tier and progress (as my_tier); PT404 for a member not in the program.';
+
+CREATE FUNCTION affiliate_api.review_tiers(as_of timestamptz DEFAULT now())
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.review_tiers(as_of, affiliate.claimed_program());
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.review_tiers(timestamptz) IS
+    'admin: review the program''s members now (upgrades not yet made, downgrades due); returns how many changed tier.';
+
+CREATE FUNCTION affiliate_api.add_reward(name text, cost_points bigint, stock bigint DEFAULT NULL,
+                                         valid_from timestamptz DEFAULT NULL, valid_until timestamptz DEFAULT NULL,
+                                         per_member_limit integer DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.add_reward(affiliate.claimed_program(), name, cost_points, stock, valid_from, valid_until,
+                                per_member_limit);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.add_reward(text, bigint, bigint, timestamptz, timestamptz, integer) IS
+    'admin: add a reward to the catalog; returns its id; audited.';
+
+CREATE FUNCTION affiliate_api.set_reward(reward_id bigint, name text, cost_points bigint, stock bigint DEFAULT NULL,
+                                         valid_from timestamptz DEFAULT NULL, valid_until timestamptz DEFAULT NULL,
+                                         per_member_limit integer DEFAULT NULL, active boolean DEFAULT true)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_reward(affiliate.claimed_program(), reward_id, name, cost_points, stock, valid_from,
+                                 valid_until, per_member_limit, active);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean) IS
+    'admin: replace every attribute of a reward (restock, reprice, deactivate); audited.';
+
+REVOKE ALL ON FUNCTION
+    affiliate_api.rewards(),
+    affiliate_api.my_points(),
+    affiliate_api.my_points_history(integer, bigint),
+    affiliate_api.my_tier(),
+    affiliate_api.redeem_reward(bigint, text),
+    affiliate_api.my_redemptions(),
+    affiliate_api.record_bill(text, bigint, bigint, timestamptz),
+    affiliate_api.refund_bill(text, bigint, text),
+    affiliate_api.award_points(bigint, bigint, text, timestamptz, text),
+    affiliate_api.deduct_points(bigint, bigint, text, text),
+    affiliate_api.set_points_rule(text, bigint, bigint),
+    affiliate_api.set_points_policy(interval, integer),
+    affiliate_api.member_points(bigint),
+    affiliate_api.set_tier(text, integer, bigint, text, interval, integer, jsonb),
+    affiliate_api.set_tier_policy(interval),
+    affiliate_api.set_member_tier(bigint, text),
+    affiliate_api.member_tier(bigint),
+    affiliate_api.review_tiers(timestamptz),
+    affiliate_api.add_reward(text, bigint, bigint, timestamptz, timestamptz, integer),
+    affiliate_api.set_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate_api.rewards() TO affiliate_anon, affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.my_points(),
+    affiliate_api.my_points_history(integer, bigint),
+    affiliate_api.my_tier(),
+    affiliate_api.redeem_reward(bigint, text),
+    affiliate_api.my_redemptions()
+TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.record_bill(text, bigint, bigint, timestamptz),
+    affiliate_api.refund_bill(text, bigint, text),
+    affiliate_api.award_points(bigint, bigint, text, timestamptz, text),
+    affiliate_api.deduct_points(bigint, bigint, text, text),
+    affiliate_api.set_points_rule(text, bigint, bigint),
+    affiliate_api.set_points_policy(interval, integer),
+    affiliate_api.member_points(bigint),
+    affiliate_api.set_tier(text, integer, bigint, text, interval, integer, jsonb),
+    affiliate_api.set_tier_policy(interval),
+    affiliate_api.set_member_tier(bigint, text),
+    affiliate_api.member_tier(bigint),
+    affiliate_api.review_tiers(timestamptz),
+    affiliate_api.add_reward(text, bigint, bigint, timestamptz, timestamptz, integer),
+    affiliate_api.set_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean)
 TO affiliate_admin;

@@ -344,7 +344,8 @@ record_bill(PG_FUNCTION_ARGS)
 	int64		bill_id;
 	int64		lot_id;
 	int64		replay;
-	Datum		values[6];
+	bool		blocked;
+	Datum		values[7];
 	StringInfoData memo;
 
 	if (amount <= 0 || amount > LEDGER_MAX_AMOUNT)
@@ -355,7 +356,7 @@ record_bill(PG_FUNCTION_ARGS)
 		AffCheckOccurredAt(at, -1);
 	AffRequireProgram(program_id, NULL);
 	AffSpiConnect();
-	(void) WalletRequireMember(program_id, member_id, false, NULL);
+	blocked = WalletRequireMember(program_id, member_id, false, NULL);
 
 	replay = ReplayBill(program_id, ref, member_id, amount, has_time, at);
 	if (replay >= 0)
@@ -368,7 +369,8 @@ record_bill(PG_FUNCTION_ARGS)
 	AffExec(&rule,
 			"SELECT points, per_amount FROM affiliate.points_rule WHERE program_id = $1 AND event = 'bill'",
 			1, (Oid[]) {INT8OID}, values, NULL, false, 1);
-	if (SPI_processed == 1)
+	/* a blocked member earns nothing: the bill is recorded, withheld */
+	if (SPI_processed == 1 && !blocked)
 	{
 		int128		p = (int128) amount * AffGetInt64(0, 1, NULL);
 
@@ -382,10 +384,12 @@ record_bill(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum(amount);
 	values[4] = TimestampTzGetDatum(at);
 	values[5] = Int64GetDatum(points);
+	values[6] = CStringGetTextDatum("member_blocked");
 	AffExec(&ins,
-			"INSERT INTO affiliate.points_bill (program_id, external_ref, member_id, amount, occurred_at, points) "
-			"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (program_id, external_ref) DO NOTHING RETURNING id",
-			6, (Oid[]) {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID}, values, NULL, false, 1);
+			"INSERT INTO affiliate.points_bill (program_id, external_ref, member_id, amount, occurred_at, points, withheld) "
+			"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (program_id, external_ref) DO NOTHING RETURNING id",
+			7, (Oid[]) {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID}, values,
+			blocked ? NULL : "      n", false, 1);
 	if (SPI_processed == 0)
 	{
 		/* recorded concurrently: the other session committed; replay it */
@@ -417,7 +421,8 @@ record_bill(PG_FUNCTION_ARGS)
 		PostPoints(program_id, member_id, "points_bill", "loyalty_issued", points,
 				   psprintf("points_bill:%s", ref), &memo);
 	}
-	TierUpgradeNow(program_id, member_id);	/* a threshold crossed: upgrade at once */
+	if (!blocked)
+		TierUpgradeNow(program_id, member_id);	/* a threshold crossed: upgrade at once */
 	SPI_finish();
 	PG_RETURN_INT64(points);
 }
@@ -578,6 +583,7 @@ award_points(PG_FUNCTION_ARGS)
 	char	   *key = source_ref ? psprintf("award:%s", source_ref) : NULL;
 	int64		lot_id;
 	int			attempt;
+	bool		blocked;
 	Datum		values[6];
 	char		nulls[6] = "      ";
 	StringInfoData memo;
@@ -593,7 +599,7 @@ award_points(PG_FUNCTION_ARGS)
 	}
 	AffRequireProgram(program_id, NULL);
 	AffSpiConnect();
-	(void) WalletRequireMember(program_id, member_id, false, NULL);
+	blocked = WalletRequireMember(program_id, member_id, false, NULL);
 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
@@ -628,6 +634,9 @@ award_points(PG_FUNCTION_ARGS)
 				PG_RETURN_INT64(lot_id);
 			}
 		}
+		/* a blocked member is awarded nothing (a replay above still answers) */
+		if (blocked)
+			(void) WalletRequireMember(program_id, member_id, true, NULL);
 		AffExec(&ins,
 				"INSERT INTO affiliate.points_lot (program_id, member_id, points, remaining, expires_at, usable_from, source_ref, reason) "
 				"SELECT $1, $2, $3, $3, coalesce($5, pg_catalog.now() + coalesce(p.lot_lifetime, interval '12 months')), "
@@ -659,6 +668,8 @@ award_points(PG_FUNCTION_ARGS)
 		appendStringInfoString(&memo, "null");
 	appendStringInfoChar(&memo, '}');
 	AffAudit(program_id, "award_points", AffJsonbOf(&memo));
+	/* the lot counts as qualifying points: a threshold crossed upgrades at once */
+	TierUpgradeNow(program_id, member_id);
 	SPI_finish();
 	PG_RETURN_INT64(lot_id);
 }
@@ -686,6 +697,7 @@ deduct_points(PG_FUNCTION_ARGS)
 				taken,
 				journal_id,
 				id;
+	bool		blocked;
 	Datum		values[6];
 	char		nulls[6] = "      ";
 	StringInfoData memo;
@@ -693,7 +705,7 @@ deduct_points(PG_FUNCTION_ARGS)
 	CheckPoints(points);
 	AffRequireProgram(program_id, NULL);
 	AffSpiConnect();
-	(void) WalletRequireMember(program_id, member_id, false, NULL);
+	blocked = WalletRequireMember(program_id, member_id, false, NULL);
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
 	values[2] = Int64GetDatum(points);
@@ -720,6 +732,9 @@ deduct_points(PG_FUNCTION_ARGS)
 			PG_RETURN_INT64(id);
 		}
 	}
+	/* a blocked member's points are frozen (a replay above still answers) */
+	if (blocked)
+		(void) WalletRequireMember(program_id, member_id, true, NULL);
 	usable = UsablePoints(program_id, member_id);
 	if (usable < points)
 		ereport(ERROR,

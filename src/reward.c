@@ -291,8 +291,7 @@ ReplayRedemption(int64 program_id, int64 member_id, int64 reward_id, const char 
 Datum
 redeem_reward(PG_FUNCTION_ARGS)
 {
-	static PlanSlot member,
-				lock,
+	static PlanSlot lock,
 				count,
 				usable,
 				stock,
@@ -310,6 +309,7 @@ redeem_reward(PG_FUNCTION_ARGS)
 	bool		stock_null,
 				limit_null;
 	int64		limit;
+	bool		blocked;
 	bool		active,
 				before_start,
 				after_end;
@@ -323,13 +323,8 @@ redeem_reward(PG_FUNCTION_ARGS)
 	values[2] = Int64GetDatum(reward_id);
 	values[3] = CStringGetTextDatum(ref);
 
-	AffExec(&member, "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2",
-			2, (Oid[]) {INT8OID, INT8OID}, values, NULL, false, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
-						member_id, program_id)));
+	/* P0002 for a member not in the program; a blocked one is refused below */
+	blocked = WalletRequireMember(program_id, member_id, false, NULL);
 
 	/* a replay needs no lock and does not care what the reward is now */
 	id = ReplayRedemption(program_id, member_id, reward_id, ref);
@@ -371,6 +366,9 @@ redeem_reward(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(id);
 	}
 
+	/* a blocked member's points are frozen (a replay above still answers) */
+	if (blocked)
+		(void) WalletRequireMember(program_id, member_id, true, NULL);
 	if (!active)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

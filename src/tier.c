@@ -65,7 +65,7 @@ PG_FUNCTION_INFO_V1(member_tier);
 	"                               WHERE r.program_id = b.program_id AND r.bill_id = b.id), 0) AS pts, " \
 	"         (b.amount - b.refunded_amount)::numeric AS spend " \
 	"    FROM affiliate.points_bill b " \
-	"   WHERE b.program_id = $1 AND b.member_id = $2 AND b.occurred_at <= $3 " \
+	"   WHERE b.program_id = $1 AND b.member_id = $2 AND b.occurred_at <= $3 AND b.withheld IS NULL " \
 	"  UNION ALL " \
 	"  SELECT l.created_at, l.points::numeric, 0::numeric FROM affiliate.points_lot l " \
 	"   WHERE l.program_id = $1 AND l.member_id = $2 AND l.created_at <= $3 " \
@@ -275,7 +275,9 @@ ReviewMember(int64 program_id, int64 member_id, TimestampTz as_of, bool downgrad
 	}
 	if (tier_id != 0 && cur < 0)
 		elog(ERROR, "pg_affiliate: tier " INT64_FORMAT " is not in program " INT64_FORMAT, tier_id, program_id);
-	if (best >= 0 && (cur < 0 || rows[best].rank > rows[cur].rank))
+	/* a blocked member is not upgraded (downgrades go on as for anyone) */
+	if (best >= 0 && (cur < 0 || rows[best].rank > rows[cur].rank) &&
+		!WalletRequireMember(program_id, member_id, false, NULL))
 	{
 		ChangeTier(program_id, member_id, tier_id, rows[best].id, "upgrade", as_of, rows[best].value);
 		return 1;

@@ -33,6 +33,10 @@ SELECT functions_are('affiliate_api', ARRAY[
     -- certificates (0.5.0, test/pgtap/certificates_api.sql)
     'verify_certificate', 'certificate_text', 'certificate_public_key', 'my_certificates',
     'revoke_certificate', 'rotate_signing_key',
+    -- loyalty (0.6.0, test/pgtap/loyalty_api.sql)
+    'rewards', 'my_points', 'my_points_history', 'my_tier', 'redeem_reward', 'my_redemptions', 'record_bill',
+    'refund_bill', 'award_points', 'deduct_points', 'set_points_rule', 'set_points_policy', 'member_points',
+    'set_tier', 'set_tier_policy', 'set_member_tier', 'member_tier', 'review_tiers', 'add_reward', 'set_reward',
     -- promo campaigns (0.6.0, test/pgtap/campaigns_api.sql)
     'promo_offer', 'redeem_promo', 'my_promo_redemptions', 'create_campaign', 'set_campaign_status',
     'campaign_stats']);
@@ -91,30 +95,32 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.o
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_anon', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['certificate_public_key', 'certificate_text', 'course_catalog', 'course_outline', 'lookup_code',
-                'promo_offer', 'record_click', 'verify_certificate'],
+                'promo_offer', 'record_click', 'rewards', 'verify_certificate'],
           'affiliate_anon executes lookup_code, record_click, the course catalog and outlines and certificate verification only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_member', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['cancel_withdrawal', 'certificate_public_key', 'certificate_text', 'course_catalog',
                 'course_outline', 'course_progress', 'enroll', 'join',
-                'lookup_code', 'me', 'my_balance', 'my_certificates', 'my_courses', 'my_promo_redemptions',
-                'my_transactions', 'my_tree', 'promo_offer', 'record_assessment', 'record_click', 'record_progress',
-                'redeem_promo', 'request_withdrawal', 'verify_certificate'],
+                'lookup_code', 'me', 'my_balance', 'my_certificates', 'my_courses', 'my_points',
+                'my_points_history', 'my_promo_redemptions', 'my_redemptions', 'my_tier', 'my_transactions',
+                'my_tree', 'promo_offer', 'record_assessment', 'record_click', 'record_progress', 'redeem_promo',
+                'redeem_reward', 'request_withdrawal', 'rewards', 'verify_certificate'],
           'affiliate_member executes the member and anon functions only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['add_member', 'add_module', 'add_topic', 'adjust_balance', 'approve_withdrawal',
-                'campaign_stats', 'certificate_public_key', 'certificate_text',
+          ARRAY['add_member', 'add_module', 'add_reward', 'add_topic', 'adjust_balance', 'approve_withdrawal',
+                'award_points', 'campaign_stats', 'certificate_public_key', 'certificate_text',
                 'complete_withdrawal', 'course_catalog', 'course_outline', 'course_outline_all', 'create_campaign',
-                'create_course', 'fail_withdrawal', 'lookup_code', 'member_balance', 'member_course_progress',
-                'member_transactions', 'member_tree', 'move_member', 'pay_from_wallet', 'program_settings',
-                'promo_offer', 'record_click',
-                'record_conversion', 'refund_conversion', 'reject_withdrawal', 'revoke_certificate',
-                'rotate_signing_key', 'set_campaign_status', 'set_member_status', 'set_plan',
-                'set_published', 'update_program_settings', 'verify', 'verify_certificate', 'withdrawal_queue',
-                'withdrawal_totals'],
+                'create_course', 'deduct_points', 'fail_withdrawal', 'lookup_code', 'member_balance',
+                'member_course_progress', 'member_points', 'member_tier', 'member_transactions',
+                'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'promo_offer', 'record_bill',
+                'record_click', 'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal',
+                'review_tiers', 'revoke_certificate', 'rewards', 'rotate_signing_key', 'set_campaign_status',
+                'set_member_status', 'set_member_tier', 'set_plan', 'set_points_policy', 'set_points_rule',
+                'set_published', 'set_reward', 'set_tier', 'set_tier_policy', 'update_program_settings', 'verify',
+                'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
           'affiliate_admin executes the admin and anon functions only');
 
 -- SELECT on views and tables, per role; nobody writes them directly

@@ -85,7 +85,7 @@ SELECT affiliate.review_tiers(now() + interval '11 months') AS changed;
 :unchanged
 :tier
 
--- ---- an award counts; the job makes the upgrade ------------------------------
+-- ---- an award counts and upgrades at once; the job has nothing left to do -----
 SELECT affiliate.award_points(:p, :m, 300, 'anniversary') IS NOT NULL AS awarded;
 SELECT tier FROM affiliate.member_tier(:p, :m);
 SELECT affiliate.review_tiers(now(), :p) AS changed;
