@@ -602,6 +602,7 @@ redeem_promo(PG_FUNCTION_ARGS)
 	MemoryContext callerctx = CurrentMemoryContext;
 	char	   *offer_type;
 	bool		open;
+	bool		blocked;
 
 	CheckCode(code);
 	if (has_amount && (amount < 0 || amount > LEDGER_MAX_AMOUNT))
@@ -611,7 +612,8 @@ redeem_promo(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	AffRequireProgram(program_id, NULL);
 	AffSpiConnect();
-	RequireMember(program_id, member_id, "member redeeming the code");
+	/* P0002 for a member not in the program; a blocked one is refused below */
+	blocked = WalletRequireMember(program_id, member_id, false, NULL);
 	memset(&r, 0, sizeof(r));
 
 	AffExec(&find,
@@ -638,6 +640,13 @@ redeem_promo(PG_FUNCTION_ARGS)
 	/* the same order_ref again: its redemption, whatever the campaign is now */
 	if (!ReplayRedemption(program_id, ref, r.campaign_id, member_id, has_amount, amount, &r))
 	{
+		/* a replay above still answers for a member blocked since */
+		if (blocked)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("member " INT64_FORMAT " is blocked", member_id),
+					 errdetail("A blocked member redeems no promo code."),
+					 errhint("An admin can set the member active again with affiliate.set_member_status().")));
 		if (!open)
 			CampaignRefusal(program_id, r.campaign_id, code);
 		if (!personal_null && personal != member_id)

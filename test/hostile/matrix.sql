@@ -511,6 +511,7 @@ insert into hx_expect values
   ('\.(redeem_promo|issue_promo_code)$', '^member_id$',
    '^(null|zero|minus_one|bigint_min|bigint_max|bigint_max_minus_1|unknown_member|other_program_member)$',
    'no such member in the program: campaigns.md (P0002)'),
+  ('\.redeem_promo$', '^member_id$', '^blocked_member$', 'a blocked member redeems no promo code: campaigns.md (55000)'),
   ('\.redeem_promo$', '^code$', '.', 'a code of an active campaign of the program: campaigns.md (22004, 22023, P0002)'),
   ('\.redeem_promo$', '^order_amount$', '^(minus_one|bigint_min|bigint_max|bigint_max_minus_1)$',
    'order_amount 0 to 10^15: campaigns.md (22023)'),

@@ -249,6 +249,16 @@ SELECT discount FROM affiliate.redeem_promo(:p, 'SUMMER15', :fan, 'order-3', 100
 -- used up (55000)
 SELECT * FROM affiliate.redeem_promo(:p, 'SUMMER15', :root, 'order-4', 100);  \echo :SQLSTATE
 :unchanged
+-- a blocked member redeems nothing (55000); their earlier order still replays
+SELECT affiliate.set_member_status(:p, :buyer2, 'blocked') AS was;
+:save
+SELECT offer_type, discount, replayed FROM affiliate.redeem_promo(:p, 'SUMMER15', :buyer2, 'order-2', 3);
+:unchanged
+-- blocked (55000)
+SELECT * FROM affiliate.redeem_promo(:p, 'FLAT500', :buyer2, 'order-blocked', 100);  \echo :SQLSTATE
+:unchanged
+SELECT affiliate.set_member_status(:p, :buyer2, 'active') AS was;
+:save
 SELECT used, total_limit FROM affiliate.campaign WHERE id = :summer;
 SELECT m.external_id, u.used FROM affiliate.promo_member_use u JOIN affiliate.member m ON m.id = u.member_id
  WHERE u.campaign_id = :summer ORDER BY m.id;
