@@ -781,13 +781,14 @@ COMMENT ON TYPE affiliate.conversion_input IS 'One order for affiliate.record_co
 
 CREATE FUNCTION affiliate.record_conversion(program_id bigint, external_ref text, buyer_id bigint, amount bigint,
                                             cost bigint DEFAULT 0, occurred_at timestamptz DEFAULT NULL,
-                                            product text DEFAULT NULL, seller_id bigint DEFAULT NULL)
+                                            product text DEFAULT NULL, seller_id bigint DEFAULT NULL,
+                                            promo_code text DEFAULT NULL)
     RETURNS SETOF affiliate.commission
     LANGUAGE c SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'record_conversion';
-COMMENT ON FUNCTION affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint) IS
-    'Record a paid order and its commissions in one journal; idempotent on external_ref.';
+COMMENT ON FUNCTION affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint, text) IS
+    'Record a paid order and its commissions in one journal; idempotent on external_ref; a promo code''s campaign owner is the attributed referrer.';
 
 CREATE FUNCTION affiliate.record_conversions(program_id bigint, conversions affiliate.conversion_input[])
     RETURNS SETOF affiliate.commission
@@ -1065,7 +1066,9 @@ VALUES
     ('pg_affiliate_review_tiers', '45 2 * * *', 'SELECT affiliate.review_tiers()'),
     ('pg_affiliate_birthdays', '0 6 * * *', 'SELECT affiliate.queue_birthdays()'),
     ('pg_affiliate_points_expiring', '30 6 * * *', 'SELECT affiliate.queue_points_expiring()'),
-    ('pg_affiliate_fraud_checks', '30 3 * * *', 'SELECT affiliate.run_fraud_checks_all()')
+    ('pg_affiliate_fraud_checks', '30 3 * * *', 'SELECT affiliate.run_fraud_checks_all()'),
+    ('pg_affiliate_advance_campaigns', '*/5 * * * *', 'SELECT affiliate.advance_campaigns()'),
+    ('pg_affiliate_expire_promo_credits', '30 2 * * *', 'SELECT affiliate.expire_promo_credits()')
 $$;
 COMMENT ON FUNCTION affiliate.job_definitions() IS
     'The pg_cron jobs of pg_affiliate: name, default schedule (UTC as pg_cron reads it) and command.';
@@ -2156,6 +2159,248 @@ GRANT SELECT ON affiliate.notification_template, affiliate.outbox, affiliate.mem
     affiliate.points_expiry_notice TO affiliate_operator;
 
 -- ---------------------------------------------------------------------------
+-- Promo campaigns and promo codes (issue 10 §1; src/campaign.c,
+-- docs/campaigns.md).  A campaign has a code (unique per program whatever
+-- its case), an offer (percent_off in basis points, amount_off in minor
+-- units, credits, trial_days), limits, a window and a status (draft ->
+-- scheduled -> active -> completed, plus paused); advance_campaigns() moves
+-- campaigns by their dates.  redeem_promo takes a use with guarded updates
+-- of two counters, in a fixed lock order (the order_ref's redemption row,
+-- the member's promo_member_use row, the campaign row), and is idempotent on
+-- order_ref.  Credits are ledger postings in asset CREDITS
+-- (promo_credits_issued -> the member's promo_credits) and expire back to
+-- promo_credits_expired.  A conversion may carry a promo code
+-- (campaign_conversion): the campaign's owner is then its referrer.
+-- verify() checks the counters and the CREDITS system accounts.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.campaign (
+    program_id          bigint NOT NULL,
+    id                  bigint GENERATED ALWAYS AS IDENTITY,
+    code                text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$'),
+    name                text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    owner_id            bigint,
+    offer_type          text NOT NULL CHECK (offer_type IN ('percent_off', 'amount_off', 'credits', 'trial_days')),
+    value               bigint NOT NULL CHECK (value BETWEEN 1 AND 1000000000000000),
+    total_limit         bigint CHECK (total_limit BETWEEN 1 AND 1000000000000000),
+    per_member_limit    integer CHECK (per_member_limit BETWEEN 1 AND 1000000),
+    used                bigint NOT NULL DEFAULT 0 CHECK (used >= 0 AND (total_limit IS NULL OR used <= total_limit)),
+    starts_at           timestamptz NOT NULL,
+    ends_at             timestamptz,
+    credit_expiry       interval CHECK (credit_expiry > interval '0'),
+    channel             text CHECK (length(channel) BETWEEN 1 AND 64),
+    status              text NOT NULL DEFAULT 'draft'
+                        CHECK (status IN ('draft', 'scheduled', 'active', 'paused', 'completed')),
+    template_id         bigint,
+    personal_member_id  bigint,
+    source_ref          text CHECK (length(source_ref) BETWEEN 1 AND 200),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, template_id, source_ref),
+    FOREIGN KEY (program_id, owner_id) REFERENCES affiliate.member (program_id, id),
+    FOREIGN KEY (program_id, personal_member_id) REFERENCES affiliate.member (program_id, id),
+    FOREIGN KEY (program_id, template_id) REFERENCES affiliate.campaign (program_id, id),
+    CHECK (ends_at IS NULL OR ends_at > starts_at),
+    CHECK (credit_expiry IS NULL OR offer_type = 'credits'),
+    CHECK (offer_type <> 'percent_off' OR value <= 10000),
+    CHECK (offer_type <> 'trial_days' OR value <= 3650)
+);
+CREATE UNIQUE INDEX campaign_code ON affiliate.campaign (program_id, lower(code));
+CREATE INDEX campaign_open ON affiliate.campaign (status) WHERE status IN ('scheduled', 'active', 'paused');
+COMMENT ON TABLE affiliate.campaign IS 'Promo campaigns: a code (unique per program, any case), an offer, limits (NULL unlimited), a window and a status; used counts the redemptions.';
+
+CREATE TABLE affiliate.promo_member_use (
+    program_id   bigint NOT NULL,
+    id           bigint GENERATED ALWAYS AS IDENTITY,
+    campaign_id  bigint NOT NULL,
+    member_id    bigint NOT NULL,
+    used         integer NOT NULL CHECK (used >= 1),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, campaign_id, member_id)
+);
+COMMENT ON TABLE affiliate.promo_member_use IS 'How many times a member redeemed a campaign''s code: the per-member limit''s counter, taken by a guarded upsert.';
+
+CREATE TABLE affiliate.promo_redemption (
+    program_id          bigint NOT NULL,
+    id                  bigint GENERATED ALWAYS AS IDENTITY,
+    campaign_id         bigint NOT NULL,
+    member_id           bigint NOT NULL,
+    order_ref           text NOT NULL CHECK (length(order_ref) BETWEEN 1 AND 200),
+    order_amount        bigint CHECK (order_amount BETWEEN 0 AND 1000000000000000),
+    offer_type          text NOT NULL,
+    value               bigint NOT NULL,
+    discount            bigint CHECK (discount >= 0),
+    credits             bigint NOT NULL DEFAULT 0 CHECK (credits >= 0),
+    credits_expire_at   timestamptz,
+    credits_expired     bigint NOT NULL DEFAULT 0 CHECK (credits_expired BETWEEN 0 AND credits),
+    credits_expired_at  timestamptz,
+    trial_days          integer,
+    journal_id          bigint,
+    redeemed_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, order_ref)
+);
+CREATE INDEX promo_redemption_campaign ON affiliate.promo_redemption (program_id, campaign_id, member_id);
+CREATE INDEX promo_redemption_member ON affiliate.promo_redemption (program_id, member_id);
+CREATE INDEX promo_redemption_credits_due ON affiliate.promo_redemption (credits_expire_at)
+    WHERE credits > 0 AND credits_expired_at IS NULL;
+COMMENT ON TABLE affiliate.promo_redemption IS 'Promo codes redeemed (redeem_promo), one per order_ref: the offer, the discount or credits granted and their expiry.';
+
+CREATE TABLE affiliate.campaign_conversion (
+    program_id     bigint NOT NULL,
+    id             bigint GENERATED ALWAYS AS IDENTITY,
+    campaign_id    bigint NOT NULL,
+    conversion_id  bigint NOT NULL,
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, conversion_id)
+);
+CREATE INDEX campaign_conversion_campaign ON affiliate.campaign_conversion (program_id, campaign_id);
+COMMENT ON TABLE affiliate.campaign_conversion IS 'Conversions recorded with a promo code (record_conversion promo_code), for attribution and campaign analytics.';
+
+CREATE FUNCTION affiliate.create_campaign(program_id bigint, name text, offer_type text, value bigint,
+                                          starts_at timestamptz DEFAULT NULL, ends_at timestamptz DEFAULT NULL,
+                                          code text DEFAULT NULL, owner_id bigint DEFAULT NULL,
+                                          total_limit bigint DEFAULT NULL, per_member_limit integer DEFAULT NULL,
+                                          credit_expiry interval DEFAULT NULL, channel text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'create_campaign';
+COMMENT ON FUNCTION affiliate.create_campaign(bigint, text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text) IS
+    'Admin: a draft campaign with a vanity code or a generated one; audited; returns the campaign id.';
+
+CREATE FUNCTION affiliate.set_campaign_status(program_id bigint, campaign_id bigint, status text)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_campaign_status';
+COMMENT ON FUNCTION affiliate.set_campaign_status(bigint, bigint, text) IS
+    'Admin: move a campaign along draft -> scheduled -> active <-> paused -> completed; audited; returns the previous status.';
+
+CREATE FUNCTION affiliate.advance_campaigns(as_of timestamptz DEFAULT now())
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'advance_campaigns';
+COMMENT ON FUNCTION affiliate.advance_campaigns(timestamptz) IS
+    'Job: scheduled campaigns become active at starts_at; active and paused ones completed at ends_at, active ones also when used up. Returns the campaigns moved.';
+
+CREATE FUNCTION affiliate.redeem_promo(program_id bigint, code text, member_id bigint, order_ref text,
+                                       order_amount bigint DEFAULT NULL)
+    RETURNS TABLE (redemption_id bigint, campaign_id bigint, offer_type text, value bigint, discount bigint,
+                   credits bigint, credits_expire_at timestamptz, trial_days integer, replayed boolean)
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'redeem_promo';
+COMMENT ON FUNCTION affiliate.redeem_promo(bigint, text, bigint, text, bigint) IS
+    'Redeem a promo code for an order: limits taken atomically, credits posted in CREDITS; idempotent on order_ref.';
+
+CREATE FUNCTION affiliate.expire_promo_credits(as_of timestamptz DEFAULT now(), batch_size integer DEFAULT 10000)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'expire_promo_credits';
+COMMENT ON FUNCTION affiliate.expire_promo_credits(timestamptz, integer) IS
+    'Job: take back the credits of expired grants (at most the member''s balance) to promo_credits_expired. Returns the grants expired.';
+
+CREATE FUNCTION affiliate.issue_promo_code(program_id bigint, campaign_id bigint, member_id bigint, source_ref text)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'issue_promo_code';
+COMMENT ON FUNCTION affiliate.issue_promo_code(bigint, bigint, bigint, text) IS
+    'A personal single-use code from a template campaign (same offer), active at once; idempotent on source_ref; audited.';
+
+CREATE FUNCTION affiliate.campaign_stats(program_id bigint, campaign_id bigint DEFAULT NULL)
+    RETURNS TABLE (campaign_id bigint, code text, name text, channel text, status text, clicks bigint,
+                   redemptions bigint, conversions bigint, conversion_rate numeric, revenue bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.id, c.code, c.name, c.channel, c.status, coalesce(k.n, 0), coalesce(r.n, 0), coalesce(v.n, 0),
+           CASE WHEN coalesce(k.n, 0) > 0 THEN round(coalesce(v.n, 0)::numeric / k.n, 4) END,
+           coalesce(v.revenue, 0)
+      FROM affiliate.campaign c
+      LEFT JOIN LATERAL (SELECT count(*) AS n FROM affiliate.click x
+                          WHERE x.program_id = c.program_id AND c.channel IS NOT NULL AND x.channel = c.channel
+                            AND x.at >= c.starts_at AND (c.ends_at IS NULL OR x.at < c.ends_at)
+                            AND (c.owner_id IS NULL OR x.member_id = c.owner_id)) k ON true
+      LEFT JOIN LATERAL (SELECT count(*) AS n FROM affiliate.promo_redemption y
+                          WHERE y.program_id = c.program_id AND y.campaign_id = c.id) r ON true
+      LEFT JOIN LATERAL (SELECT count(*) AS n, sum(w.amount - w.refunded)::bigint AS revenue
+                           FROM affiliate.campaign_conversion z
+                           JOIN affiliate.conversion w ON w.program_id = z.program_id AND w.id = z.conversion_id
+                          WHERE z.program_id = c.program_id AND z.campaign_id = c.id) v ON true
+     WHERE c.program_id = $1 AND ($2 IS NULL OR c.id = $2)
+     ORDER BY c.id
+$$;
+COMMENT ON FUNCTION affiliate.campaign_stats(bigint, bigint) IS
+    'Per campaign: clicks (its channel, in its window, through its owner''s links), redemptions, conversions with its code, conversion rate (conversions / clicks) and revenue (amount - refunded).';
+
+CREATE FUNCTION affiliate.campaign_channel_stats(program_id bigint)
+    RETURNS TABLE (channel text, campaigns bigint, clicks bigint, redemptions bigint, conversions bigint,
+                   conversion_rate numeric, revenue bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.channel, count(*), coalesce(k.n, 0), sum(s.redemptions)::bigint, sum(s.conversions)::bigint,
+           CASE WHEN coalesce(k.n, 0) > 0 THEN round(sum(s.conversions)::numeric / k.n, 4) END,
+           sum(s.revenue)::bigint
+      FROM affiliate.campaign_stats($1) s
+      LEFT JOIN LATERAL (SELECT count(*) AS n FROM affiliate.click x
+                          WHERE x.program_id = $1 AND x.channel = s.channel) k ON true
+     GROUP BY s.channel, k.n
+     ORDER BY s.channel NULLS LAST
+$$;
+COMMENT ON FUNCTION affiliate.campaign_channel_stats(bigint) IS
+    'Per channel: campaigns, clicks with that channel, redemptions, conversions and revenue of its campaigns, conversion rate (conversions / clicks).';
+
+ALTER TABLE affiliate.campaign ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.promo_member_use ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.promo_redemption ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.campaign_conversion ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.campaign FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.promo_member_use FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.promo_redemption FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.campaign_conversion FOR SELECT TO affiliate_operator USING (true);
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.campaign', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.promo_member_use', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.promo_redemption', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.campaign_conversion', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.campaign_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.promo_member_use_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.promo_redemption_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.campaign_conversion_id_seq', '');
+
+REVOKE ALL ON affiliate.campaign, affiliate.promo_member_use, affiliate.promo_redemption,
+    affiliate.campaign_conversion FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.campaign_id_seq, affiliate.promo_member_use_id_seq,
+    affiliate.promo_redemption_id_seq, affiliate.campaign_conversion_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.create_campaign(bigint, text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text),
+    affiliate.set_campaign_status(bigint, bigint, text),
+    affiliate.advance_campaigns(timestamptz),
+    affiliate.redeem_promo(bigint, text, bigint, text, bigint),
+    affiliate.expire_promo_credits(timestamptz, integer),
+    affiliate.issue_promo_code(bigint, bigint, bigint, text),
+    affiliate.campaign_stats(bigint, bigint),
+    affiliate.campaign_channel_stats(bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.create_campaign(bigint, text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text),
+    affiliate.set_campaign_status(bigint, bigint, text),
+    affiliate.advance_campaigns(timestamptz),
+    affiliate.redeem_promo(bigint, text, bigint, text, bigint),
+    affiliate.expire_promo_credits(timestamptz, integer),
+    affiliate.issue_promo_code(bigint, bigint, bigint, text),
+    affiliate.campaign_stats(bigint, bigint),
+    affiliate.campaign_channel_stats(bigint)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.campaign, affiliate.promo_member_use, affiliate.promo_redemption,
+    affiliate.campaign_conversion TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
@@ -2488,6 +2733,60 @@ AS $$
                   GROUP BY y.program_id) r
         ON r.program_id = b.program_id
      WHERE coalesce(r.points, 0) <> coalesce(b.balance, 0)
+    UNION ALL
+    -- a campaign's used counter is its number of redemptions
+    SELECT 'campaign_used_matches_redemptions',
+           format('campaign %s (program %s): used %s, redemptions %s', c.id, c.program_id, c.used, coalesce(r.n, 0))
+      FROM affiliate.campaign c
+      LEFT JOIN (SELECT y.program_id, y.campaign_id, count(*) AS n FROM affiliate.promo_redemption y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id, y.campaign_id) r
+        ON r.program_id = c.program_id AND r.campaign_id = c.id
+     WHERE ($1 IS NULL OR c.program_id = $1) AND c.used <> coalesce(r.n, 0)
+    UNION ALL
+    -- a member's counter of a campaign is their number of its redemptions
+    SELECT 'promo_member_use_matches_redemptions',
+           format('member %s, campaign %s (program %s): counter %s, redemptions %s',
+                  coalesce(u.member_id, r.member_id), coalesce(u.campaign_id, r.campaign_id),
+                  coalesce(u.program_id, r.program_id), coalesce(u.used, 0), coalesce(r.n, 0))
+      FROM (SELECT x.program_id, x.campaign_id, x.member_id, x.used FROM affiliate.promo_member_use x
+             WHERE ($1 IS NULL OR x.program_id = $1)) u
+      FULL JOIN (SELECT y.program_id, y.campaign_id, y.member_id, count(*) AS n FROM affiliate.promo_redemption y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id, y.campaign_id, y.member_id) r
+        ON r.program_id = u.program_id AND r.campaign_id = u.campaign_id AND r.member_id = u.member_id
+     WHERE coalesce(u.used, 0) <> coalesce(r.n, 0)
+    UNION ALL
+    -- credits granted and expired equal what promo_credits_issued and
+    -- promo_credits_expired (asset CREDITS) hold
+    SELECT 'promo_credits_match_ledger',
+           format('program %s: granted %s, promo_credits_issued %s; expired %s, promo_credits_expired %s',
+                  coalesce(r.program_id, b.program_id), coalesce(r.granted, 0), coalesce(b.issued, 0),
+                  coalesce(r.expired, 0), coalesce(b.expired, 0))
+      FROM (SELECT y.program_id, sum(y.credits)::bigint AS granted, sum(y.credits_expired)::bigint AS expired
+              FROM affiliate.promo_redemption y
+             WHERE ($1 IS NULL OR y.program_id = $1)
+             GROUP BY y.program_id) r
+      FULL JOIN (SELECT x.program_id,
+                        coalesce(sum(x.balance) FILTER (WHERE x.kind = 'promo_credits_issued'), 0)::bigint AS issued,
+                        coalesce(sum(x.balance) FILTER (WHERE x.kind = 'promo_credits_expired'), 0)::bigint AS expired
+                   FROM affiliate.account_balances x
+                  WHERE x.asset = 'CREDITS' AND x.member_id IS NULL
+                    AND x.kind IN ('promo_credits_issued', 'promo_credits_expired')
+                    AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY x.program_id) b
+        ON b.program_id = r.program_id
+     WHERE coalesce(r.granted, 0) <> -coalesce(b.issued, 0) OR coalesce(r.expired, 0) <> coalesce(b.expired, 0)
+    UNION ALL
+    -- a conversion's promo link names a campaign and a conversion of the program
+    SELECT 'campaign_conversion_refers',
+           format('campaign_conversion %s (program %s): campaign %s or conversion %s does not exist',
+                  z.id, z.program_id, z.campaign_id, z.conversion_id)
+      FROM affiliate.campaign_conversion z
+     WHERE ($1 IS NULL OR z.program_id = $1)
+       AND (NOT EXISTS (SELECT 1 FROM affiliate.campaign c WHERE c.program_id = z.program_id AND c.id = z.campaign_id)
+            OR NOT EXISTS (SELECT 1 FROM affiliate.conversion w
+                            WHERE w.program_id = z.program_id AND w.id = z.conversion_id))
 $$;
 COMMENT ON FUNCTION affiliate.verify(bigint) IS 'Every broken ledger invariant, one row each; empty when all hold.';
 
@@ -3081,7 +3380,7 @@ COMMENT ON FUNCTION affiliate_api.member_tree(bigint, integer) IS
 
 CREATE FUNCTION affiliate_api.record_conversion(external_ref text, buyer_id bigint, amount bigint, cost bigint DEFAULT 0,
                                                 occurred_at timestamptz DEFAULT NULL, product text DEFAULT NULL,
-                                                seller_id bigint DEFAULT NULL)
+                                                seller_id bigint DEFAULT NULL, promo_code text DEFAULT NULL)
     RETURNS SETOF affiliate_api.commissions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = ''
@@ -3093,7 +3392,7 @@ DECLARE
 BEGIN
     -- two statements: the second must see the rows the first wrote
     ids := ARRAY(SELECT c.id FROM affiliate.record_conversion(affiliate.claimed_program(), external_ref,
-                     buyer_id, amount, cost, occurred_at, product, seller_id) c);
+                     buyer_id, amount, cost, occurred_at, product, seller_id, promo_code) c);
     RETURN QUERY
     SELECT v.* FROM affiliate_api.commissions v WHERE v.commission_id = ANY (ids) ORDER BY v.commission_id;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
@@ -3102,8 +3401,8 @@ EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
     PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
-COMMENT ON FUNCTION affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint) IS
-    'admin (server key): record a paid order and its commissions, idempotent on external_ref.';
+COMMENT ON FUNCTION affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint, text) IS
+    'admin (server key): record a paid order and its commissions, idempotent on external_ref; a promo code attributes it to the campaign''s owner.';
 
 CREATE FUNCTION affiliate_api.refund_conversion(external_ref text, reason text DEFAULT NULL, amount bigint DEFAULT NULL, refund_ref text DEFAULT NULL)
     RETURNS SETOF affiliate_api.commissions
@@ -3953,6 +4252,171 @@ GRANT EXECUTE ON FUNCTION
 TO affiliate_admin;
 
 -- ---------------------------------------------------------------------------
+-- Promo campaigns over HTTP (affiliate_api; docs/campaigns.md#http-api).
+-- anon: a code's public offer; member: redeem a code for their own order,
+-- their redemptions; admin: create campaigns, change their status, stats.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate_api.promo_offer(program_id bigint, code text,
+                                          OUT known boolean, OUT redeemable boolean, OUT offer_type text,
+                                          OUT value bigint, OUT ends_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM affiliate.program p WHERE p.id = promo_offer.program_id) THEN
+        PERFORM affiliate.api_error('P0002', pg_catalog.format('program %s does not exist', promo_offer.program_id),
+                                    NULL, NULL);
+    END IF;
+    IF code IS NULL OR pg_catalog.octet_length(code) NOT BETWEEN 3 AND 32 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid promo code',
+            DETAIL = 'A promo code is 3 to 32 characters: a letter or a digit, then letters, digits, hyphens or underscores.';
+    END IF;
+    -- drafts and personal codes are not public
+    SELECT x.status, x.offer_type, x.value, x.starts_at, x.ends_at, x.total_limit, x.used INTO c
+      FROM affiliate.campaign x
+     WHERE x.program_id = promo_offer.program_id
+       AND pg_catalog.lower(x.code) = pg_catalog.lower(promo_offer.code)
+       AND x.personal_member_id IS NULL AND x.status <> 'draft';
+    known := FOUND;
+    redeemable := false;
+    IF known THEN
+        redeemable := c.status = 'active' AND c.starts_at <= pg_catalog.now()
+                      AND (c.ends_at IS NULL OR pg_catalog.now() < c.ends_at)
+                      AND (c.total_limit IS NULL OR c.used < c.total_limit);
+        offer_type := c.offer_type;
+        value := c.value;
+        ends_at := c.ends_at;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.promo_offer(bigint, text) IS
+    'anon: does this public promo code exist in the program, can it be redeemed now, and what does it offer?';
+
+CREATE FUNCTION affiliate_api.redeem_promo(code text, order_ref text, order_amount bigint DEFAULT NULL)
+    RETURNS TABLE (redemption_id bigint, campaign_id bigint, offer_type text, value bigint, discount bigint,
+                   credits bigint, credits_expire_at timestamptz, trial_days integer, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN QUERY
+    SELECT r.* FROM affiliate.redeem_promo(affiliate.claimed_program(), code, affiliate.current_member(),
+                                           order_ref, order_amount) r;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.redeem_promo(text, text, bigint) IS
+    'member: redeem a promo code for their own order; idempotent on order_ref.';
+
+CREATE FUNCTION affiliate_api.my_promo_redemptions()
+    RETURNS TABLE (redemption_id bigint, code text, offer_type text, value bigint, order_ref text,
+                   order_amount bigint, discount bigint, credits bigint, credits_expire_at timestamptz,
+                   credits_expired bigint, trial_days integer, redeemed_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    -- resolved first: a token without a member is refused (42501) even
+    -- when there is nothing to list
+    prog pg_catalog.int8 := affiliate.claimed_program();
+    me pg_catalog.int8 := affiliate.current_member();
+BEGIN
+    RETURN QUERY
+    SELECT r.id, c.code, r.offer_type, r.value, r.order_ref, r.order_amount, r.discount, r.credits,
+           r.credits_expire_at, r.credits_expired, r.trial_days, r.redeemed_at
+      FROM affiliate.promo_redemption r
+      JOIN affiliate.campaign c ON c.program_id = r.program_id AND c.id = r.campaign_id
+     WHERE r.program_id = prog AND r.member_id = me
+     ORDER BY r.id;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.my_promo_redemptions() IS
+    'member: the promo codes they redeemed, with what each gave.';
+
+CREATE FUNCTION affiliate_api.create_campaign(name text, offer_type text, value bigint,
+                                              starts_at timestamptz DEFAULT NULL, ends_at timestamptz DEFAULT NULL,
+                                              code text DEFAULT NULL, owner_id bigint DEFAULT NULL,
+                                              total_limit bigint DEFAULT NULL, per_member_limit integer DEFAULT NULL,
+                                              credit_expiry interval DEFAULT NULL, channel text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.create_campaign(affiliate.claimed_program(), name, offer_type, value, starts_at, ends_at,
+                                     code, owner_id, total_limit, per_member_limit, credit_expiry, channel);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.create_campaign(text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text) IS
+    'admin: a draft campaign of their program; returns its id.';
+
+CREATE FUNCTION affiliate_api.set_campaign_status(campaign_id bigint, status text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.set_campaign_status(affiliate.claimed_program(), campaign_id, status);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_campaign_status(bigint, text) IS
+    'admin: change the status of a campaign of their program; returns the previous status.';
+
+CREATE FUNCTION affiliate_api.campaign_stats(campaign_id bigint DEFAULT NULL)
+    RETURNS TABLE (campaign_id bigint, code text, name text, channel text, status text, clicks bigint,
+                   redemptions bigint, conversions bigint, conversion_rate numeric, revenue bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT s.* FROM affiliate.campaign_stats(affiliate.claimed_program(), campaign_id) s
+$$;
+COMMENT ON FUNCTION affiliate_api.campaign_stats(bigint) IS
+    'admin: clicks, redemptions, conversions, conversion rate and revenue of their program''s campaigns.';
+
+REVOKE ALL ON FUNCTION
+    affiliate_api.promo_offer(bigint, text),
+    affiliate_api.redeem_promo(text, text, bigint),
+    affiliate_api.my_promo_redemptions(),
+    affiliate_api.create_campaign(text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text),
+    affiliate_api.set_campaign_status(bigint, text),
+    affiliate_api.campaign_stats(bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate_api.promo_offer(bigint, text)
+TO affiliate_anon, affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.redeem_promo(text, text, bigint),
+    affiliate_api.my_promo_redemptions()
+TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.create_campaign(text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text),
+    affiliate_api.set_campaign_status(bigint, text),
+    affiliate_api.campaign_stats(bigint)
+TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
 -- Backups: pg_dump dumps the extension as one CREATE EXTENSION and would
 -- leave out every row of its tables; these registrations make it dump the
 -- rows (and the identity sequences' positions) too, so pg_dump / pg_restore
@@ -4074,7 +4538,7 @@ GRANT EXECUTE ON FUNCTION
     affiliate.downline(bigint, bigint, integer),
     affiliate.team_size(bigint, bigint),
     affiliate.set_plan(bigint, text, integer[], text, interval, text, text, bigint[], bigint[], jsonb),
-    affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint),
+    affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint, text),
     affiliate.record_conversions(bigint, affiliate.conversion_input[]),
     affiliate.refund_conversion(bigint, text, text, bigint, text),
     affiliate.release_due(timestamptz, integer, bigint),
@@ -4170,7 +4634,7 @@ GRANT EXECUTE ON FUNCTION
     affiliate_api.set_member_status(bigint, text, text),
     affiliate_api.move_member(bigint, bigint),
     affiliate_api.member_tree(bigint, integer),
-    affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint),
+    affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint, text),
     affiliate_api.refund_conversion(text, text, bigint, text),
     affiliate_api.member_balance(bigint),
     affiliate_api.member_transactions(bigint, timestamptz, integer),

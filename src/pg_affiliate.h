@@ -400,5 +400,14 @@ extern void FraudOnConversion(int64 program_id, Datum conversions, Datum benefic
 extern void FraudOnWithdrawal(int64 program_id, int64 withdrawal_id);
 /* 55000 naming the flag when the member has an open fraud flag; inside SPI */
 extern void FraudRequireNoOpenFlag(int64 program_id, int64 member_id, const char *what);
+/* ---------- promo campaigns (campaign.c), used by conversions (commission.c) ---------- */
+
+/* the campaign of a promo code and its owner (0: none); P0002 if unknown; inside SPI */
+extern void AffPromoResolve(int64 program_id, const char *code, int64 *campaign_id,
+							int64 *owner_id);
+/* link a new conversion to its campaign (referrer_id != 0: its referrer), or
+ * check a replayed one carries the same campaign (23505); inside SPI */
+extern void AffPromoRecord(int64 program_id, int64 conversion_id, bool is_new,
+						   int64 campaign_id, int64 referrer_id, const char *ref);
 
 #endif							/* PG_AFFILIATE_H */

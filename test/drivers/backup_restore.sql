@@ -264,6 +264,18 @@ SELECT affiliate.award_points(:p1, m.id, 200, 'reward budget', NULL, 'budget-ott
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
 SELECT affiliate.redeem_reward(:p1, m.id, :reward, 'mug-ott:4') IS NOT NULL AS redeemed
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+-- promo campaigns (0.6.0) in p1: ott:2's coupon (credits, expiring),
+-- redeemed by ott:5 (a member counter, a redemption, CREDITS postings) and
+-- carried by an order of ott:6 (a campaign_conversion)
+SELECT affiliate.create_campaign(:p1, 'Ott coupon', 'credits', 500, NULL, NULL, 'OTT-COUPON', m.id, 100, 1,
+                                 '90 days', 'telegram') AS campaign
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:2' \gset
+SELECT affiliate.set_campaign_status(:p1, :campaign, 'scheduled') || affiliate.set_campaign_status(:p1, :campaign, 'active') AS moved;
+SELECT credits FROM affiliate.member m, affiliate.redeem_promo(:p1, 'ott-coupon', m.id, 'promo-order-1') r
+ WHERE m.program_id = :p1 AND m.external_id = 'ott:5';
+SELECT count(*) AS commissions FROM affiliate.member m,
+       LATERAL affiliate.record_conversion(:p1, 'promo-order-1', m.id, 20000, 5000, NULL, NULL, NULL, 'OTT-COUPON')
+ WHERE m.program_id = :p1 AND m.external_id = 'ott:6';
 
 -- notifications (0.6.0) in p1: templates; ott:41 joins under ott:4 (an
 -- in-app message, read, and an sms, claimed and sent); a child with a

@@ -63,6 +63,12 @@ begin
       perform affiliate.set_tier(p, 'hx tier', 1, 100, 'points', '12 months', 12500);
       -- a reward (0.6.0) member 2 can redeem
       insert into hx_fix values (x || '_reward', affiliate.add_reward(p, 'hx reward ' || x, 10, 1000, null, null, 5));
+      -- a promo campaign (0.6.0), active: code HX-<X>-PROMO, 10 % off, member 1's coupon
+      insert into hx_fix values (x || '_campaign', affiliate.create_campaign(p, 'hx campaign ' || x, 'percent_off', 1000,
+                null, null, 'HX-' || upper(x) || '-PROMO', (select val::bigint from hx_fix where name = x || '_m1'), 1000, 5));
+      insert into hx_fix values (x || '_promo', 'HX-' || upper(x) || '-PROMO');
+      perform affiliate.set_campaign_status(p, (select val::bigint from hx_fix where name = x || '_campaign'), 'scheduled');
+      perform affiliate.set_campaign_status(p, (select val::bigint from hx_fix where name = x || '_campaign'), 'active');
       -- conversions: ord-1..6 bought by member 4 (pays 2, 3, 1 up the tree)
       for i in 1 .. 6 loop
         perform affiliate.record_conversion(p, 'hx-' || x || '-ord-' || i,
@@ -136,7 +142,7 @@ begin
       (select string_agg(invariant || ': ' || detail, '; ') from affiliate.verify());
   end if;
   select count(*) into n from hx_fix;
-  if n <> 3 + 2 * 17 then
-    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 17;
+  if n <> 3 + 2 * 19 then
+    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 19;
   end if;
 end $$;

@@ -41,7 +41,10 @@ SELECT functions_are('affiliate_api', ARRAY[
     'my_notifications', 'my_unread_count', 'mark_read', 'my_children', 'add_child', 'remove_child',
     'templates', 'set_template', 'remove_template',
     -- fraud flags (0.6.0, test/pgtap/fraud_api.sql)
-    'run_fraud_checks', 'resolve_fraud_flag', 'block_member', 'unblock_member']);
+    'run_fraud_checks', 'resolve_fraud_flag', 'block_member', 'unblock_member',
+    -- promo campaigns (0.6.0, test/pgtap/campaigns_api.sql)
+    'promo_offer', 'redeem_promo', 'my_promo_redemptions', 'create_campaign', 'set_campaign_status',
+    'campaign_stats']);
 SELECT views_are('affiliate_api', ARRAY['program', 'members', 'commissions', 'withdrawals', 'conversions',
                                         'purchases', 'plans', 'audit_log',
                                         'courses', 'enrollments', 'topic_progress', 'assessments',
@@ -98,33 +101,35 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.o
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_anon', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['certificate_public_key', 'certificate_text', 'course_catalog', 'course_outline', 'lookup_code',
-                'record_click', 'rewards', 'verify_certificate'],
+                'promo_offer', 'record_click', 'rewards', 'verify_certificate'],
           'affiliate_anon executes lookup_code, record_click, the course catalog and outlines and certificate verification only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_member', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['add_child', 'cancel_withdrawal', 'certificate_public_key', 'certificate_text', 'course_catalog',
                 'course_outline', 'course_progress', 'enroll', 'join',
-                'lookup_code', 'mark_read', 'me', 'my_balance', 'my_certificates', 'my_children', 'my_courses',
-                'my_notifications', 'my_points', 'my_points_history', 'my_redemptions', 'my_tier', 'my_transactions',
-                'my_tree', 'my_unread_count', 'record_assessment', 'record_click', 'record_progress', 'redeem_reward',
+                'lookup_code', 'mark_read', 'me', 'my_balance', 'my_certificates', 'my_children',
+                'my_courses', 'my_notifications', 'my_points', 'my_points_history', 'my_promo_redemptions',
+                'my_redemptions', 'my_tier', 'my_transactions', 'my_tree', 'my_unread_count', 'promo_offer',
+                'record_assessment', 'record_click', 'record_progress', 'redeem_promo', 'redeem_reward',
                 'remove_child', 'request_withdrawal', 'rewards', 'verify_certificate'],
           'affiliate_member executes the member and anon functions only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['add_member', 'add_module', 'add_reward', 'add_topic', 'adjust_balance', 'approve_withdrawal',
-                'award_points', 'block_member', 'certificate_public_key', 'certificate_text',
-                'complete_withdrawal', 'course_catalog', 'course_outline', 'course_outline_all', 'create_course',
-                'deduct_points', 'fail_withdrawal', 'lookup_code', 'member_balance', 'member_course_progress',
-                'member_points', 'member_tier', 'member_transactions',
-                'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'record_bill', 'record_click',
-                'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal', 'remove_template',
-                'resolve_fraud_flag', 'review_tiers', 'revoke_certificate', 'rewards', 'rotate_signing_key',
-                'run_fraud_checks', 'set_member_status', 'set_member_tier', 'set_plan', 'set_points_policy',
-                'set_points_rule', 'set_published', 'set_reward', 'set_template', 'set_tier', 'set_tier_policy',
-                'templates', 'unblock_member',
-                'update_program_settings', 'verify', 'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
+                'award_points', 'block_member', 'campaign_stats', 'certificate_public_key',
+                'certificate_text', 'complete_withdrawal', 'course_catalog', 'course_outline',
+                'course_outline_all', 'create_campaign', 'create_course', 'deduct_points', 'fail_withdrawal',
+                'lookup_code', 'member_balance', 'member_course_progress', 'member_points', 'member_tier',
+                'member_transactions', 'member_tree', 'move_member', 'pay_from_wallet', 'program_settings',
+                'promo_offer', 'record_bill', 'record_click', 'record_conversion', 'refund_bill',
+                'refund_conversion', 'reject_withdrawal', 'remove_template', 'resolve_fraud_flag',
+                'review_tiers', 'revoke_certificate', 'rewards', 'rotate_signing_key', 'run_fraud_checks',
+                'set_campaign_status', 'set_member_status', 'set_member_tier', 'set_plan',
+                'set_points_policy', 'set_points_rule', 'set_published', 'set_reward', 'set_template',
+                'set_tier', 'set_tier_policy', 'templates', 'unblock_member', 'update_program_settings',
+                'verify', 'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
           'affiliate_admin executes the admin and anon functions only');
 
 -- SELECT on views and tables, per role; nobody writes them directly

@@ -36,7 +36,10 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      'notification_template', 'outbox', 'member_child', 'birthday_sent',
                                      'points_expiry_notice',
                                      -- 0.6.0: fraud flags
-                                     'fraud_flag']);
+                                     'fraud_flag',
+                                     -- 0.6.0: promo campaigns
+                                     'campaign', 'promo_member_use', 'promo_redemption',
+                                     'campaign_conversion']);
 
 -- every primary key, unique key and foreign key includes program_id
 -- (program's own key is its id, which is the program_id)
@@ -78,6 +81,8 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                  ORDER BY 1),
           ARRAY['affiliate.assessment -> affiliate.course_module', 'affiliate.assessment -> affiliate.member',
                 'affiliate.balance_checkpoint -> affiliate.account', 'affiliate.birthday_sent -> affiliate.member',
+                'affiliate.campaign -> affiliate.campaign', 'affiliate.campaign -> affiliate.member',
+                'affiliate.campaign -> affiliate.member',
                 'affiliate.certificate -> affiliate.signing_key',
                 'affiliate.course -> affiliate.program', 'affiliate.course_module -> affiliate.course',
                 'affiliate.enrollment -> affiliate.course', 'affiliate.enrollment -> affiliate.member',
@@ -91,7 +96,7 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.signing_key -> affiliate.program', 'affiliate.tier_member -> affiliate.tier',
                 'affiliate.topic -> affiliate.course_module', 'affiliate.topic_progress -> affiliate.enrollment',
                 'affiliate.topic_progress -> affiliate.topic', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier and a redemption''s reward; a member''s children and birthdays, an expiry notice''s lot; a fraud flag''s member (flags are rare)');
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier, a redemption''s reward and a campaign''s owner, personal member and template; a member''s children and birthdays, an expiry notice''s lot; a fraud flag''s member (flags are rare)');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
@@ -117,6 +122,7 @@ SELECT is_empty($$
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
                              'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
                              'expire_points', 'expire_all_points', 'review_tiers', 'run_fraud_checks_all',
+                             'advance_campaigns', 'expire_promo_credits',
                              -- senders serve every program; the daily notification jobs
                              'claim_outbox', 'queue_birthdays', 'queue_points_expiring',
                              'claimed_program', 'current_member', 'claimed_member', 'request_client',

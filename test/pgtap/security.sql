@@ -54,8 +54,8 @@ SELECT ok((SELECT count(*) FROM pg_proc p
 SELECT is(ARRAY(SELECT DISTINCT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'affiliate_api'::regnamespace AND 'program_id' = ANY (p.proargnames)
                  ORDER BY 1),
-          ARRAY['lookup_code', 'record_click'],
-          'no affiliate_api function takes a program_id but the two anonymous landing-page calls');
+          ARRAY['lookup_code', 'promo_offer', 'record_click'],
+          'no affiliate_api function takes a program_id but the anonymous landing-page calls');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text || ' ' || a.name
       FROM pg_proc p
