@@ -180,7 +180,15 @@ CREATE TABLE affiliate.program (
                         CHECK (attribution IN ('sponsor', 'first_click', 'last_click')),
     attribution_window  interval NOT NULL DEFAULT '30 days' CHECK (attribution_window > interval '0'),
     clawback            text NOT NULL DEFAULT 'negative' CHECK (clawback IN ('negative', 'write_off')),
-    created_at          timestamptz NOT NULL DEFAULT now()
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    -- fraud rule thresholds (0.6.0, docs/fraud.md)
+    fraud_device_members    integer NOT NULL DEFAULT 3 CHECK (fraud_device_members BETWEEN 1 AND 1000000),
+    fraud_ip_members        integer NOT NULL DEFAULT 10 CHECK (fraud_ip_members BETWEEN 1 AND 1000000),
+    fraud_burst_signups     integer NOT NULL DEFAULT 20 CHECK (fraud_burst_signups BETWEEN 1 AND 1000000),
+    fraud_burst_window      interval NOT NULL DEFAULT '10 minutes' CHECK (fraud_burst_window > interval '0'),
+    fraud_low_conversion_referrals integer NOT NULL DEFAULT 20
+                            CHECK (fraud_low_conversion_referrals BETWEEN 1 AND 1000000),
+    fraud_low_conversion_ratio integer NOT NULL DEFAULT 2500 CHECK (fraud_low_conversion_ratio BETWEEN 0 AND 10000)
 );
 COMMENT ON TABLE affiliate.program IS 'One business (shop, course platform) with its currency and settings.';
 
@@ -315,7 +323,13 @@ AS $$
         'rounding', p.rounding,
         'attribution', p.attribution,
         'attribution_window', p.attribution_window::text,
-        'clawback', p.clawback)
+        'clawback', p.clawback,
+        'fraud_device_members', p.fraud_device_members,
+        'fraud_ip_members', p.fraud_ip_members,
+        'fraud_burst_signups', p.fraud_burst_signups,
+        'fraud_burst_window', p.fraud_burst_window::text,
+        'fraud_low_conversion_referrals', p.fraud_low_conversion_referrals,
+        'fraud_low_conversion_ratio', p.fraud_low_conversion_ratio)
     FROM affiliate.program p WHERE p.id = $1
 $$;
 COMMENT ON FUNCTION affiliate.program_settings(bigint) IS 'A program''s settings as jsonb (NULL for an unknown program).';
@@ -767,13 +781,14 @@ COMMENT ON TYPE affiliate.conversion_input IS 'One order for affiliate.record_co
 
 CREATE FUNCTION affiliate.record_conversion(program_id bigint, external_ref text, buyer_id bigint, amount bigint,
                                             cost bigint DEFAULT 0, occurred_at timestamptz DEFAULT NULL,
-                                            product text DEFAULT NULL, seller_id bigint DEFAULT NULL)
+                                            product text DEFAULT NULL, seller_id bigint DEFAULT NULL,
+                                            promo_code text DEFAULT NULL)
     RETURNS SETOF affiliate.commission
     LANGUAGE c SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'record_conversion';
-COMMENT ON FUNCTION affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint) IS
-    'Record a paid order and its commissions in one journal; idempotent on external_ref.';
+COMMENT ON FUNCTION affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint, text) IS
+    'Record a paid order and its commissions in one journal; idempotent on external_ref; a promo code''s campaign owner is the attributed referrer.';
 
 CREATE FUNCTION affiliate.record_conversions(program_id bigint, conversions affiliate.conversion_input[])
     RETURNS SETOF affiliate.commission
@@ -1048,7 +1063,12 @@ VALUES
     ('pg_affiliate_release', '0 * * * *', 'CALL affiliate.release_all_due()'),
     ('pg_affiliate_fold', '*/10 * * * *', 'SELECT affiliate.fold_balances()'),
     ('pg_affiliate_expire_points', '15 2 * * *', 'CALL affiliate.expire_all_points()'),
-    ('pg_affiliate_review_tiers', '45 2 * * *', 'SELECT affiliate.review_tiers()')
+    ('pg_affiliate_review_tiers', '45 2 * * *', 'SELECT affiliate.review_tiers()'),
+    ('pg_affiliate_birthdays', '0 6 * * *', 'SELECT affiliate.queue_birthdays()'),
+    ('pg_affiliate_points_expiring', '30 6 * * *', 'SELECT affiliate.queue_points_expiring()'),
+    ('pg_affiliate_fraud_checks', '30 3 * * *', 'SELECT affiliate.run_fraud_checks_all()'),
+    ('pg_affiliate_advance_campaigns', '*/5 * * * *', 'SELECT affiliate.advance_campaigns()'),
+    ('pg_affiliate_expire_promo_credits', '30 2 * * *', 'SELECT affiliate.expire_promo_credits()')
 $$;
 COMMENT ON FUNCTION affiliate.job_definitions() IS
     'The pg_cron jobs of pg_affiliate: name, default schedule (UTC as pg_cron reads it) and command.';
@@ -1833,6 +1853,554 @@ TO affiliate_operator;
 GRANT SELECT ON affiliate.reward, affiliate.reward_redemption TO affiliate_operator;
 
 -- ---------------------------------------------------------------------------
+-- Notifications (issue 10 §3; src/notify.c, src/template.c,
+-- docs/notifications.md).  Templates per program, event and channel with
+-- {{var}} placeholders checked against the event's variables when saved;
+-- the engines' events render every template of the event into outbox rows in
+-- their own transaction (NOTIFY affiliate_outbox); senders outside the
+-- database claim the rows (FOR UPDATE SKIP LOCKED, with a lease), then mark
+-- them sent or failed (exponential back-off, at most 8 attempts).  in_app
+-- rows are the members' inbox: delivered when written.  Birthdays of members
+-- and their children are queued once per person and year by a daily job,
+-- which also awards the points of the 'birthday' points rule.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.notification_template (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    event       text NOT NULL CHECK (event IN ('commission_earned', 'commission_released', 'referral_joined',
+                                               'payout_approved', 'payout_paid', 'payout_rejected', 'tier_changed',
+                                               'badge_earned', 'certificate_issued', 'points_expiring', 'birthday')),
+    channel     text NOT NULL CHECK (channel IN ('in_app', 'email', 'whatsapp', 'sms')),
+    subject     text CHECK (octet_length(subject) BETWEEN 1 AND 200),
+    body        text NOT NULL CHECK (octet_length(body) BETWEEN 1 AND 2000),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, event, channel),
+    CHECK (channel IN ('email', 'in_app') OR subject IS NULL),
+    CHECK (channel <> 'email' OR subject IS NOT NULL)
+);
+COMMENT ON TABLE affiliate.notification_template IS 'Message templates per program, event and channel: {{var}} placeholders from the event''s variables (checked when saved).';
+
+CREATE TABLE affiliate.outbox (
+    program_id       bigint NOT NULL,
+    id               bigint GENERATED ALWAYS AS IDENTITY,
+    member_id        bigint NOT NULL,
+    event            text NOT NULL,
+    channel          text NOT NULL CHECK (channel IN ('in_app', 'email', 'whatsapp', 'sms')),
+    subject          text,
+    body             text NOT NULL,
+    payload          jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object'),
+    status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    claimed_at       timestamptz,
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    sent_at          timestamptz,
+    read_at          timestamptz,
+    PRIMARY KEY (program_id, id),
+    CHECK (read_at IS NULL OR channel = 'in_app'),
+    CHECK ((status = 'sent') = (sent_at IS NOT NULL))
+);
+CREATE INDEX outbox_due ON affiliate.outbox (channel, next_attempt_at, id) WHERE status = 'pending';
+CREATE INDEX outbox_inbox ON affiliate.outbox (program_id, member_id, id) WHERE channel = 'in_app';
+COMMENT ON TABLE affiliate.outbox IS 'Rendered messages: pending -> sent | failed for the senders; in_app rows are the members'' inbox (sent when written).';
+
+CREATE TABLE affiliate.member_child (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    member_id   bigint NOT NULL,
+    name        text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
+    birth_date  date NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id)
+);
+CREATE INDEX member_child_member ON affiliate.member_child (program_id, member_id);
+COMMENT ON TABLE affiliate.member_child IS 'A member''s children (name, birth date) for birthday messages.';
+
+CREATE TABLE affiliate.birthday_sent (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    member_id   bigint NOT NULL,
+    child_id    bigint,                              -- NULL: the member's own birthday
+    year        integer NOT NULL CHECK (year BETWEEN 1900 AND 9999),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE NULLS NOT DISTINCT (program_id, member_id, child_id, year),
+    FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id)
+);
+COMMENT ON TABLE affiliate.birthday_sent IS 'Birthdays celebrated (queue_birthdays): once per program, person and year.';
+
+CREATE TABLE affiliate.points_expiry_notice (
+    program_id  bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    lot_id      bigint NOT NULL,
+    member_id   bigint NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, lot_id),
+    FOREIGN KEY (program_id, lot_id) REFERENCES affiliate.points_lot (program_id, id)
+);
+COMMENT ON TABLE affiliate.points_expiry_notice IS 'Points lots whose coming expiry was announced (queue_points_expiring): once per lot.';
+
+CREATE FUNCTION affiliate.set_template(program_id bigint, event text, channel text, subject text, body text)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_template';
+COMMENT ON FUNCTION affiliate.set_template(bigint, text, text, text, text) IS
+    'Admin: create or replace the template of an event and channel; placeholders checked against the event''s variables (22023); audited; returns the template id.';
+
+CREATE FUNCTION affiliate.remove_template(program_id bigint, event text, channel text)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'remove_template';
+COMMENT ON FUNCTION affiliate.remove_template(bigint, text, text) IS
+    'Admin: remove the template of an event and channel (the event then sends nothing on that channel); audited.';
+
+CREATE FUNCTION affiliate.claim_outbox(channel text, max_rows integer, lease interval DEFAULT '5 minutes',
+                                       program_id bigint DEFAULT NULL)
+    RETURNS TABLE (program_id bigint, id bigint, member_id bigint, member_external_id text, event text,
+                   subject text, body text, payload jsonb, attempts integer)
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'claim_outbox';
+COMMENT ON FUNCTION affiliate.claim_outbox(text, integer, interval, bigint) IS
+    'Sender workers, every program (or one): claim up to max_rows due pending messages of a channel (FOR UPDATE SKIP LOCKED); a claim is a lease, unmarked rows come back after it.';
+
+CREATE FUNCTION affiliate.mark_sent(program_id bigint, id bigint)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mark_sent';
+COMMENT ON FUNCTION affiliate.mark_sent(bigint, bigint) IS
+    'Sender workers: a claimed message was delivered (again: no change).';
+
+CREATE FUNCTION affiliate.mark_failed(program_id bigint, id bigint, error text, retry boolean DEFAULT true)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mark_failed';
+COMMENT ON FUNCTION affiliate.mark_failed(bigint, bigint, text, boolean) IS
+    'Sender workers: a claimed message failed; retried after 1, 2, 4, ... minutes up to 8 attempts (or never with retry false), then failed; returns the new status.';
+
+CREATE FUNCTION affiliate.notifications(program_id bigint, member_id bigint, unread_only boolean DEFAULT false)
+    RETURNS TABLE (id bigint, event text, subject text, body text, payload jsonb, created_at timestamptz,
+                   read_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF notifications.program_id IS NULL OR notifications.member_id IS NULL OR unread_only IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id, member_id and unread_only must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member m
+                    WHERE m.program_id = notifications.program_id AND m.id = notifications.member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('member %s does not exist in program %s', notifications.member_id, notifications.program_id);
+    END IF;
+    RETURN QUERY
+    SELECT o.id, o.event, o.subject, o.body, o.payload, o.created_at, o.read_at
+      FROM affiliate.outbox o
+     WHERE o.program_id = notifications.program_id AND o.member_id = notifications.member_id
+       AND o.channel = 'in_app' AND (NOT unread_only OR o.read_at IS NULL)
+     ORDER BY o.id DESC;
+END
+$$;
+COMMENT ON FUNCTION affiliate.notifications(bigint, bigint, boolean) IS
+    'A member''s in-app inbox, newest first (unread_only: only those not marked read).';
+
+CREATE FUNCTION affiliate.unread_count(program_id bigint, member_id bigint)
+    RETURNS bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF unread_count.program_id IS NULL OR unread_count.member_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id and member_id must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member m
+                    WHERE m.program_id = unread_count.program_id AND m.id = unread_count.member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('member %s does not exist in program %s', unread_count.member_id, unread_count.program_id);
+    END IF;
+    RETURN (SELECT count(*) FROM affiliate.outbox o
+             WHERE o.program_id = unread_count.program_id AND o.member_id = unread_count.member_id
+               AND o.channel = 'in_app' AND o.read_at IS NULL);
+END
+$$;
+COMMENT ON FUNCTION affiliate.unread_count(bigint, bigint) IS 'How many of a member''s in-app notifications are unread.';
+
+CREATE FUNCTION affiliate.mark_read(program_id bigint, member_id bigint, ids bigint[])
+    RETURNS integer
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mark_read';
+COMMENT ON FUNCTION affiliate.mark_read(bigint, bigint, bigint[]) IS
+    'Mark a member''s in-app notifications read (every id must be theirs: P0002 otherwise, nothing changes); returns how many were unread.';
+
+CREATE FUNCTION affiliate.add_member_child(program_id bigint, member_id bigint, name text, birth_date date)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'add_member_child';
+COMMENT ON FUNCTION affiliate.add_member_child(bigint, bigint, text, date) IS
+    'Add a child (name, birth date) to a member, for birthday messages; at most 20 per member; returns the child id.';
+
+CREATE FUNCTION affiliate.remove_member_child(program_id bigint, member_id bigint, child_id bigint)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'remove_member_child';
+COMMENT ON FUNCTION affiliate.remove_member_child(bigint, bigint, bigint) IS
+    'Remove a member''s child (P0002 when the member has no such child).';
+
+CREATE FUNCTION affiliate.member_children(program_id bigint, member_id bigint)
+    RETURNS TABLE (id bigint, name text, birth_date date, created_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF member_children.program_id IS NULL OR member_children.member_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'program_id and member_id must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM affiliate.member m
+                    WHERE m.program_id = member_children.program_id AND m.id = member_children.member_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002',
+            MESSAGE = format('member %s does not exist in program %s', member_children.member_id, member_children.program_id);
+    END IF;
+    RETURN QUERY
+    SELECT c.id, c.name, c.birth_date, c.created_at
+      FROM affiliate.member_child c
+     WHERE c.program_id = member_children.program_id AND c.member_id = member_children.member_id
+     ORDER BY c.id;
+END
+$$;
+COMMENT ON FUNCTION affiliate.member_children(bigint, bigint) IS 'A member''s children, in the order they were added.';
+
+CREATE FUNCTION affiliate.queue_birthdays(as_of date DEFAULT CURRENT_DATE, program_id bigint DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'queue_birthdays';
+COMMENT ON FUNCTION affiliate.queue_birthdays(date, bigint) IS
+    'Daily job: birthday messages for the active members and their children born on as_of''s day (29 February: 28 February in other years), once per person and year, and the member''s birthday points; returns the birthdays queued.';
+
+CREATE FUNCTION affiliate.queue_points_expiring(as_of timestamptz DEFAULT now(), days integer DEFAULT 7,
+                                                program_id bigint DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'queue_points_expiring';
+COMMENT ON FUNCTION affiliate.queue_points_expiring(timestamptz, integer, bigint) IS
+    'Daily job: a points_expiring message for every lot with points left that expires within days of as_of, once per lot (programs with a points_expiring template only); returns the lots announced.';
+
+ALTER TABLE affiliate.notification_template ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.member_child ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.birthday_sent ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.points_expiry_notice ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.notification_template FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.outbox FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.member_child FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.birthday_sent FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.points_expiry_notice FOR SELECT TO affiliate_operator USING (true);
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.notification_template', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.member_child', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.birthday_sent', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_expiry_notice', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.notification_template_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.outbox_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.member_child_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.birthday_sent_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.points_expiry_notice_id_seq', '');
+
+REVOKE ALL ON affiliate.notification_template, affiliate.outbox, affiliate.member_child, affiliate.birthday_sent,
+    affiliate.points_expiry_notice FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.notification_template_id_seq, affiliate.outbox_id_seq, affiliate.member_child_id_seq,
+    affiliate.birthday_sent_id_seq, affiliate.points_expiry_notice_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.set_template(bigint, text, text, text, text),
+    affiliate.remove_template(bigint, text, text),
+    affiliate.claim_outbox(text, integer, interval, bigint),
+    affiliate.mark_sent(bigint, bigint),
+    affiliate.mark_failed(bigint, bigint, text, boolean),
+    affiliate.notifications(bigint, bigint, boolean),
+    affiliate.unread_count(bigint, bigint),
+    affiliate.mark_read(bigint, bigint, bigint[]),
+    affiliate.add_member_child(bigint, bigint, text, date),
+    affiliate.remove_member_child(bigint, bigint, bigint),
+    affiliate.member_children(bigint, bigint),
+    affiliate.queue_birthdays(date, bigint),
+    affiliate.queue_points_expiring(timestamptz, integer, bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.set_template(bigint, text, text, text, text),
+    affiliate.remove_template(bigint, text, text),
+    affiliate.claim_outbox(text, integer, interval, bigint),
+    affiliate.mark_sent(bigint, bigint),
+    affiliate.mark_failed(bigint, bigint, text, boolean),
+    affiliate.notifications(bigint, bigint, boolean),
+    affiliate.unread_count(bigint, bigint),
+    affiliate.mark_read(bigint, bigint, bigint[]),
+    affiliate.add_member_child(bigint, bigint, text, date),
+    affiliate.remove_member_child(bigint, bigint, bigint),
+    affiliate.member_children(bigint, bigint),
+    affiliate.queue_birthdays(date, bigint),
+    affiliate.queue_points_expiring(timestamptz, integer, bigint)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.notification_template, affiliate.outbox, affiliate.member_child, affiliate.birthday_sent,
+    affiliate.points_expiry_notice TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
+-- Promo campaigns and promo codes (issue 10 §1; src/campaign.c,
+-- docs/campaigns.md).  A campaign has a code (unique per program whatever
+-- its case), an offer (percent_off in basis points, amount_off in minor
+-- units, credits, trial_days), limits, a window and a status (draft ->
+-- scheduled -> active -> completed, plus paused); advance_campaigns() moves
+-- campaigns by their dates.  redeem_promo takes a use with guarded updates
+-- of two counters, in a fixed lock order (the order_ref's redemption row,
+-- the member's promo_member_use row, the campaign row), and is idempotent on
+-- order_ref.  Credits are ledger postings in asset CREDITS
+-- (promo_credits_issued -> the member's promo_credits) and expire back to
+-- promo_credits_expired.  A conversion may carry a promo code
+-- (campaign_conversion): the campaign's owner is then its referrer.
+-- verify() checks the counters and the CREDITS system accounts.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.campaign (
+    program_id          bigint NOT NULL,
+    id                  bigint GENERATED ALWAYS AS IDENTITY,
+    code                text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$'),
+    name                text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    owner_id            bigint,
+    offer_type          text NOT NULL CHECK (offer_type IN ('percent_off', 'amount_off', 'credits', 'trial_days')),
+    value               bigint NOT NULL CHECK (value BETWEEN 1 AND 1000000000000000),
+    total_limit         bigint CHECK (total_limit BETWEEN 1 AND 1000000000000000),
+    per_member_limit    integer CHECK (per_member_limit BETWEEN 1 AND 1000000),
+    used                bigint NOT NULL DEFAULT 0 CHECK (used >= 0 AND (total_limit IS NULL OR used <= total_limit)),
+    starts_at           timestamptz NOT NULL,
+    ends_at             timestamptz,
+    credit_expiry       interval CHECK (credit_expiry > interval '0'),
+    channel             text CHECK (length(channel) BETWEEN 1 AND 64),
+    status              text NOT NULL DEFAULT 'draft'
+                        CHECK (status IN ('draft', 'scheduled', 'active', 'paused', 'completed')),
+    template_id         bigint,
+    personal_member_id  bigint,
+    source_ref          text CHECK (length(source_ref) BETWEEN 1 AND 200),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, template_id, source_ref),
+    FOREIGN KEY (program_id, owner_id) REFERENCES affiliate.member (program_id, id),
+    FOREIGN KEY (program_id, personal_member_id) REFERENCES affiliate.member (program_id, id),
+    FOREIGN KEY (program_id, template_id) REFERENCES affiliate.campaign (program_id, id),
+    CHECK (ends_at IS NULL OR ends_at > starts_at),
+    CHECK (credit_expiry IS NULL OR offer_type = 'credits'),
+    CHECK (offer_type <> 'percent_off' OR value <= 10000),
+    CHECK (offer_type <> 'trial_days' OR value <= 3650)
+);
+CREATE UNIQUE INDEX campaign_code ON affiliate.campaign (program_id, lower(code));
+CREATE INDEX campaign_open ON affiliate.campaign (status) WHERE status IN ('scheduled', 'active', 'paused');
+COMMENT ON TABLE affiliate.campaign IS 'Promo campaigns: a code (unique per program, any case), an offer, limits (NULL unlimited), a window and a status; used counts the redemptions.';
+
+CREATE TABLE affiliate.promo_member_use (
+    program_id   bigint NOT NULL,
+    id           bigint GENERATED ALWAYS AS IDENTITY,
+    campaign_id  bigint NOT NULL,
+    member_id    bigint NOT NULL,
+    used         integer NOT NULL CHECK (used >= 1),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, campaign_id, member_id)
+);
+COMMENT ON TABLE affiliate.promo_member_use IS 'How many times a member redeemed a campaign''s code: the per-member limit''s counter, taken by a guarded upsert.';
+
+CREATE TABLE affiliate.promo_redemption (
+    program_id          bigint NOT NULL,
+    id                  bigint GENERATED ALWAYS AS IDENTITY,
+    campaign_id         bigint NOT NULL,
+    member_id           bigint NOT NULL,
+    order_ref           text NOT NULL CHECK (length(order_ref) BETWEEN 1 AND 200),
+    order_amount        bigint CHECK (order_amount BETWEEN 0 AND 1000000000000000),
+    offer_type          text NOT NULL,
+    value               bigint NOT NULL,
+    discount            bigint CHECK (discount >= 0),
+    credits             bigint NOT NULL DEFAULT 0 CHECK (credits >= 0),
+    credits_expire_at   timestamptz,
+    credits_expired     bigint NOT NULL DEFAULT 0 CHECK (credits_expired BETWEEN 0 AND credits),
+    credits_expired_at  timestamptz,
+    trial_days          integer,
+    journal_id          bigint,
+    redeemed_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, order_ref)
+);
+CREATE INDEX promo_redemption_campaign ON affiliate.promo_redemption (program_id, campaign_id, member_id);
+CREATE INDEX promo_redemption_member ON affiliate.promo_redemption (program_id, member_id);
+CREATE INDEX promo_redemption_credits_due ON affiliate.promo_redemption (credits_expire_at)
+    WHERE credits > 0 AND credits_expired_at IS NULL;
+COMMENT ON TABLE affiliate.promo_redemption IS 'Promo codes redeemed (redeem_promo), one per order_ref: the offer, the discount or credits granted and their expiry.';
+
+CREATE TABLE affiliate.campaign_conversion (
+    program_id     bigint NOT NULL,
+    id             bigint GENERATED ALWAYS AS IDENTITY,
+    campaign_id    bigint NOT NULL,
+    conversion_id  bigint NOT NULL,
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, conversion_id)
+);
+CREATE INDEX campaign_conversion_campaign ON affiliate.campaign_conversion (program_id, campaign_id);
+COMMENT ON TABLE affiliate.campaign_conversion IS 'Conversions recorded with a promo code (record_conversion promo_code), for attribution and campaign analytics.';
+
+CREATE FUNCTION affiliate.create_campaign(program_id bigint, name text, offer_type text, value bigint,
+                                          starts_at timestamptz DEFAULT NULL, ends_at timestamptz DEFAULT NULL,
+                                          code text DEFAULT NULL, owner_id bigint DEFAULT NULL,
+                                          total_limit bigint DEFAULT NULL, per_member_limit integer DEFAULT NULL,
+                                          credit_expiry interval DEFAULT NULL, channel text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'create_campaign';
+COMMENT ON FUNCTION affiliate.create_campaign(bigint, text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text) IS
+    'Admin: a draft campaign with a vanity code or a generated one; audited; returns the campaign id.';
+
+CREATE FUNCTION affiliate.set_campaign_status(program_id bigint, campaign_id bigint, status text)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_campaign_status';
+COMMENT ON FUNCTION affiliate.set_campaign_status(bigint, bigint, text) IS
+    'Admin: move a campaign along draft -> scheduled -> active <-> paused -> completed; audited; returns the previous status.';
+
+CREATE FUNCTION affiliate.advance_campaigns(as_of timestamptz DEFAULT now())
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'advance_campaigns';
+COMMENT ON FUNCTION affiliate.advance_campaigns(timestamptz) IS
+    'Job: scheduled campaigns become active at starts_at; active and paused ones completed at ends_at, active ones also when used up. Returns the campaigns moved.';
+
+CREATE FUNCTION affiliate.redeem_promo(program_id bigint, code text, member_id bigint, order_ref text,
+                                       order_amount bigint DEFAULT NULL)
+    RETURNS TABLE (redemption_id bigint, campaign_id bigint, offer_type text, value bigint, discount bigint,
+                   credits bigint, credits_expire_at timestamptz, trial_days integer, replayed boolean)
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'redeem_promo';
+COMMENT ON FUNCTION affiliate.redeem_promo(bigint, text, bigint, text, bigint) IS
+    'Redeem a promo code for an order: limits taken atomically, credits posted in CREDITS; idempotent on order_ref.';
+
+CREATE FUNCTION affiliate.expire_promo_credits(as_of timestamptz DEFAULT now(), batch_size integer DEFAULT 10000)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'expire_promo_credits';
+COMMENT ON FUNCTION affiliate.expire_promo_credits(timestamptz, integer) IS
+    'Job: take back the credits of expired grants (at most the member''s balance) to promo_credits_expired. Returns the grants expired.';
+
+CREATE FUNCTION affiliate.issue_promo_code(program_id bigint, campaign_id bigint, member_id bigint, source_ref text)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'issue_promo_code';
+COMMENT ON FUNCTION affiliate.issue_promo_code(bigint, bigint, bigint, text) IS
+    'A personal single-use code from a template campaign (same offer), active at once; idempotent on source_ref; audited.';
+
+CREATE FUNCTION affiliate.campaign_stats(program_id bigint, campaign_id bigint DEFAULT NULL)
+    RETURNS TABLE (campaign_id bigint, code text, name text, channel text, status text, clicks bigint,
+                   redemptions bigint, conversions bigint, conversion_rate numeric, revenue bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.id, c.code, c.name, c.channel, c.status, coalesce(k.n, 0), coalesce(r.n, 0), coalesce(v.n, 0),
+           CASE WHEN coalesce(k.n, 0) > 0 THEN round(coalesce(v.n, 0)::numeric / k.n, 4) END,
+           coalesce(v.revenue, 0)
+      FROM affiliate.campaign c
+      LEFT JOIN LATERAL (SELECT count(*) AS n FROM affiliate.click x
+                          WHERE x.program_id = c.program_id AND c.channel IS NOT NULL AND x.channel = c.channel
+                            AND x.at >= c.starts_at AND (c.ends_at IS NULL OR x.at < c.ends_at)
+                            AND (c.owner_id IS NULL OR x.member_id = c.owner_id)) k ON true
+      LEFT JOIN LATERAL (SELECT count(*) AS n FROM affiliate.promo_redemption y
+                          WHERE y.program_id = c.program_id AND y.campaign_id = c.id) r ON true
+      LEFT JOIN LATERAL (SELECT count(*) AS n, sum(w.amount - w.refunded)::bigint AS revenue
+                           FROM affiliate.campaign_conversion z
+                           JOIN affiliate.conversion w ON w.program_id = z.program_id AND w.id = z.conversion_id
+                          WHERE z.program_id = c.program_id AND z.campaign_id = c.id) v ON true
+     WHERE c.program_id = $1 AND ($2 IS NULL OR c.id = $2)
+     ORDER BY c.id
+$$;
+COMMENT ON FUNCTION affiliate.campaign_stats(bigint, bigint) IS
+    'Per campaign: clicks (its channel, in its window, through its owner''s links), redemptions, conversions with its code, conversion rate (conversions / clicks) and revenue (amount - refunded).';
+
+CREATE FUNCTION affiliate.campaign_channel_stats(program_id bigint)
+    RETURNS TABLE (channel text, campaigns bigint, clicks bigint, redemptions bigint, conversions bigint,
+                   conversion_rate numeric, revenue bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.channel, count(*), coalesce(k.n, 0), sum(s.redemptions)::bigint, sum(s.conversions)::bigint,
+           CASE WHEN coalesce(k.n, 0) > 0 THEN round(sum(s.conversions)::numeric / k.n, 4) END,
+           sum(s.revenue)::bigint
+      FROM affiliate.campaign_stats($1) s
+      LEFT JOIN LATERAL (SELECT count(*) AS n FROM affiliate.click x
+                          WHERE x.program_id = $1 AND x.channel = s.channel) k ON true
+     GROUP BY s.channel, k.n
+     ORDER BY s.channel NULLS LAST
+$$;
+COMMENT ON FUNCTION affiliate.campaign_channel_stats(bigint) IS
+    'Per channel: campaigns, clicks with that channel, redemptions, conversions and revenue of its campaigns, conversion rate (conversions / clicks).';
+
+ALTER TABLE affiliate.campaign ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.promo_member_use ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.promo_redemption ENABLE ROW LEVEL SECURITY;
+ALTER TABLE affiliate.campaign_conversion ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.campaign FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.promo_member_use FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.promo_redemption FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY operator_all ON affiliate.campaign_conversion FOR SELECT TO affiliate_operator USING (true);
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.campaign', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.promo_member_use', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.promo_redemption', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.campaign_conversion', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.campaign_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.promo_member_use_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.promo_redemption_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.campaign_conversion_id_seq', '');
+
+REVOKE ALL ON affiliate.campaign, affiliate.promo_member_use, affiliate.promo_redemption,
+    affiliate.campaign_conversion FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.campaign_id_seq, affiliate.promo_member_use_id_seq,
+    affiliate.promo_redemption_id_seq, affiliate.campaign_conversion_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.create_campaign(bigint, text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text),
+    affiliate.set_campaign_status(bigint, bigint, text),
+    affiliate.advance_campaigns(timestamptz),
+    affiliate.redeem_promo(bigint, text, bigint, text, bigint),
+    affiliate.expire_promo_credits(timestamptz, integer),
+    affiliate.issue_promo_code(bigint, bigint, bigint, text),
+    affiliate.campaign_stats(bigint, bigint),
+    affiliate.campaign_channel_stats(bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.create_campaign(bigint, text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text),
+    affiliate.set_campaign_status(bigint, bigint, text),
+    affiliate.advance_campaigns(timestamptz),
+    affiliate.redeem_promo(bigint, text, bigint, text, bigint),
+    affiliate.expire_promo_credits(timestamptz, integer),
+    affiliate.issue_promo_code(bigint, bigint, bigint, text),
+    affiliate.campaign_stats(bigint, bigint),
+    affiliate.campaign_channel_stats(bigint)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.campaign, affiliate.promo_member_use, affiliate.promo_redemption,
+    affiliate.campaign_conversion TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
 -- Badges, leaderboards and event points (issue 9 §4; src/gamification.c,
 -- docs/gamification.md).  The engines report each event in its own
 -- transaction: the member's metric (referrals, earnings, points, courses,
@@ -2380,6 +2948,60 @@ AS $$
                   GROUP BY y.program_id) r
         ON r.program_id = b.program_id
      WHERE coalesce(r.points, 0) <> coalesce(b.balance, 0)
+    UNION ALL
+    -- a campaign's used counter is its number of redemptions
+    SELECT 'campaign_used_matches_redemptions',
+           format('campaign %s (program %s): used %s, redemptions %s', c.id, c.program_id, c.used, coalesce(r.n, 0))
+      FROM affiliate.campaign c
+      LEFT JOIN (SELECT y.program_id, y.campaign_id, count(*) AS n FROM affiliate.promo_redemption y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id, y.campaign_id) r
+        ON r.program_id = c.program_id AND r.campaign_id = c.id
+     WHERE ($1 IS NULL OR c.program_id = $1) AND c.used <> coalesce(r.n, 0)
+    UNION ALL
+    -- a member's counter of a campaign is their number of its redemptions
+    SELECT 'promo_member_use_matches_redemptions',
+           format('member %s, campaign %s (program %s): counter %s, redemptions %s',
+                  coalesce(u.member_id, r.member_id), coalesce(u.campaign_id, r.campaign_id),
+                  coalesce(u.program_id, r.program_id), coalesce(u.used, 0), coalesce(r.n, 0))
+      FROM (SELECT x.program_id, x.campaign_id, x.member_id, x.used FROM affiliate.promo_member_use x
+             WHERE ($1 IS NULL OR x.program_id = $1)) u
+      FULL JOIN (SELECT y.program_id, y.campaign_id, y.member_id, count(*) AS n FROM affiliate.promo_redemption y
+                  WHERE ($1 IS NULL OR y.program_id = $1)
+                  GROUP BY y.program_id, y.campaign_id, y.member_id) r
+        ON r.program_id = u.program_id AND r.campaign_id = u.campaign_id AND r.member_id = u.member_id
+     WHERE coalesce(u.used, 0) <> coalesce(r.n, 0)
+    UNION ALL
+    -- credits granted and expired equal what promo_credits_issued and
+    -- promo_credits_expired (asset CREDITS) hold
+    SELECT 'promo_credits_match_ledger',
+           format('program %s: granted %s, promo_credits_issued %s; expired %s, promo_credits_expired %s',
+                  coalesce(r.program_id, b.program_id), coalesce(r.granted, 0), coalesce(b.issued, 0),
+                  coalesce(r.expired, 0), coalesce(b.expired, 0))
+      FROM (SELECT y.program_id, sum(y.credits)::bigint AS granted, sum(y.credits_expired)::bigint AS expired
+              FROM affiliate.promo_redemption y
+             WHERE ($1 IS NULL OR y.program_id = $1)
+             GROUP BY y.program_id) r
+      FULL JOIN (SELECT x.program_id,
+                        coalesce(sum(x.balance) FILTER (WHERE x.kind = 'promo_credits_issued'), 0)::bigint AS issued,
+                        coalesce(sum(x.balance) FILTER (WHERE x.kind = 'promo_credits_expired'), 0)::bigint AS expired
+                   FROM affiliate.account_balances x
+                  WHERE x.asset = 'CREDITS' AND x.member_id IS NULL
+                    AND x.kind IN ('promo_credits_issued', 'promo_credits_expired')
+                    AND ($1 IS NULL OR x.program_id = $1)
+                  GROUP BY x.program_id) b
+        ON b.program_id = r.program_id
+     WHERE coalesce(r.granted, 0) <> -coalesce(b.issued, 0) OR coalesce(r.expired, 0) <> coalesce(b.expired, 0)
+    UNION ALL
+    -- a conversion's promo link names a campaign and a conversion of the program
+    SELECT 'campaign_conversion_refers',
+           format('campaign_conversion %s (program %s): campaign %s or conversion %s does not exist',
+                  z.id, z.program_id, z.campaign_id, z.conversion_id)
+      FROM affiliate.campaign_conversion z
+     WHERE ($1 IS NULL OR z.program_id = $1)
+       AND (NOT EXISTS (SELECT 1 FROM affiliate.campaign c WHERE c.program_id = z.program_id AND c.id = z.campaign_id)
+            OR NOT EXISTS (SELECT 1 FROM affiliate.conversion w
+                            WHERE w.program_id = z.program_id AND w.id = z.conversion_id))
     UNION ALL
     -- a member's all-time leaderboard values equal their events: referrals
     -- (the conversions they referred directly), earnings (their commissions
@@ -3025,7 +3647,7 @@ COMMENT ON FUNCTION affiliate_api.member_tree(bigint, integer) IS
 
 CREATE FUNCTION affiliate_api.record_conversion(external_ref text, buyer_id bigint, amount bigint, cost bigint DEFAULT 0,
                                                 occurred_at timestamptz DEFAULT NULL, product text DEFAULT NULL,
-                                                seller_id bigint DEFAULT NULL)
+                                                seller_id bigint DEFAULT NULL, promo_code text DEFAULT NULL)
     RETURNS SETOF affiliate_api.commissions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = ''
@@ -3037,7 +3659,7 @@ DECLARE
 BEGIN
     -- two statements: the second must see the rows the first wrote
     ids := ARRAY(SELECT c.id FROM affiliate.record_conversion(affiliate.claimed_program(), external_ref,
-                     buyer_id, amount, cost, occurred_at, product, seller_id) c);
+                     buyer_id, amount, cost, occurred_at, product, seller_id, promo_code) c);
     RETURN QUERY
     SELECT v.* FROM affiliate_api.commissions v WHERE v.commission_id = ANY (ids) ORDER BY v.commission_id;
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
@@ -3046,8 +3668,8 @@ EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
     PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
 END
 $$;
-COMMENT ON FUNCTION affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint) IS
-    'admin (server key): record a paid order and its commissions, idempotent on external_ref.';
+COMMENT ON FUNCTION affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint, text) IS
+    'admin (server key): record a paid order and its commissions, idempotent on external_ref; a promo code attributes it to the campaign''s owner.';
 
 CREATE FUNCTION affiliate_api.refund_conversion(external_ref text, reason text DEFAULT NULL, amount bigint DEFAULT NULL, refund_ref text DEFAULT NULL)
     RETURNS SETOF affiliate_api.commissions
@@ -3742,6 +4364,326 @@ COMMENT ON FUNCTION affiliate_api.rotate_signing_key() IS
     'admin: retire the program''s signing key and make a new one; old certificates still verify; audited.';
 
 -- ---------------------------------------------------------------------------
+-- HTTP API for notifications (affiliate_api, docs/notifications.md): a member
+-- reads their inbox, marks it read and keeps their children's birthdays; the
+-- admin keeps the program's templates.  Senders are not HTTP roles: they
+-- call claim_outbox / mark_sent / mark_failed as affiliate_operator.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate_api.my_notifications(unread_only boolean DEFAULT false)
+    RETURNS TABLE (id bigint, event text, subject text, body text, payload jsonb, created_at timestamptz,
+                   read_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT n.id, n.event, n.subject, n.body, n.payload, n.created_at, n.read_at
+      FROM affiliate.notifications(affiliate.claimed_program(), affiliate.current_member(),
+                                   coalesce(unread_only, false)) n
+$$;
+COMMENT ON FUNCTION affiliate_api.my_notifications(boolean) IS
+    'member: the caller''s in-app notifications, newest first.';
+
+CREATE FUNCTION affiliate_api.my_unread_count(OUT unread bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT affiliate.unread_count(affiliate.claimed_program(), affiliate.current_member())
+$$;
+COMMENT ON FUNCTION affiliate_api.my_unread_count() IS 'member: how many of the caller''s in-app notifications are unread.';
+
+CREATE FUNCTION affiliate_api.mark_read(ids bigint[])
+    RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.mark_read(affiliate.claimed_program(), affiliate.current_member(), ids);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.mark_read(bigint[]) IS
+    'member: mark the caller''s in-app notifications read; PT404 when an id is not theirs (nothing changes).';
+
+CREATE FUNCTION affiliate_api.my_children()
+    RETURNS TABLE (id bigint, name text, birth_date date, created_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT c.id, c.name, c.birth_date, c.created_at
+      FROM affiliate.member_children(affiliate.claimed_program(), affiliate.current_member()) c
+$$;
+COMMENT ON FUNCTION affiliate_api.my_children() IS 'member: the caller''s children (for birthday messages).';
+
+CREATE FUNCTION affiliate_api.add_child(name text, birth_date date)
+    RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT affiliate.add_member_child(affiliate.claimed_program(), affiliate.current_member(), name, birth_date)
+$$;
+COMMENT ON FUNCTION affiliate_api.add_child(text, date) IS 'member: add a child (name, birth date); returns its id.';
+
+CREATE FUNCTION affiliate_api.remove_child(child_id bigint)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.remove_member_child(affiliate.claimed_program(), affiliate.current_member(), child_id);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.remove_child(bigint) IS 'member: remove one of the caller''s children; PT404 when it is not theirs.';
+
+CREATE FUNCTION affiliate_api.templates()
+    RETURNS TABLE (id bigint, event text, channel text, subject text, body text, updated_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT t.id, t.event, t.channel, t.subject, t.body, t.updated_at
+      FROM affiliate.notification_template t
+     WHERE t.program_id = affiliate.claimed_program()
+     ORDER BY t.event, t.channel
+$$;
+COMMENT ON FUNCTION affiliate_api.templates() IS 'admin: the program''s message templates.';
+
+CREATE FUNCTION affiliate_api.set_template(event text, channel text, subject text, body text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.set_template(affiliate.claimed_program(), event, channel, subject, body);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_template(text, text, text, text) IS
+    'admin: create or replace a template of the program; 22023 for an unknown variable or a malformed placeholder; audited.';
+
+CREATE FUNCTION affiliate_api.remove_template(event text, channel text)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.remove_template(affiliate.claimed_program(), event, channel);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.remove_template(text, text) IS 'admin: remove a template of the program; PT404 when there is none; audited.';
+
+REVOKE ALL ON FUNCTION
+    affiliate_api.my_notifications(boolean),
+    affiliate_api.my_unread_count(),
+    affiliate_api.mark_read(bigint[]),
+    affiliate_api.my_children(),
+    affiliate_api.add_child(text, date),
+    affiliate_api.remove_child(bigint),
+    affiliate_api.templates(),
+    affiliate_api.set_template(text, text, text, text),
+    affiliate_api.remove_template(text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.my_notifications(boolean),
+    affiliate_api.my_unread_count(),
+    affiliate_api.mark_read(bigint[]),
+    affiliate_api.my_children(),
+    affiliate_api.add_child(text, date),
+    affiliate_api.remove_child(bigint)
+TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.templates(),
+    affiliate_api.set_template(text, text, text, text),
+    affiliate_api.remove_template(text, text)
+TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
+-- Promo campaigns over HTTP (affiliate_api; docs/campaigns.md#http-api).
+-- anon: a code's public offer; member: redeem a code for their own order,
+-- their redemptions; admin: create campaigns, change their status, stats.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION affiliate_api.promo_offer(program_id bigint, code text,
+                                          OUT known boolean, OUT redeemable boolean, OUT offer_type text,
+                                          OUT value bigint, OUT ends_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM affiliate.program p WHERE p.id = promo_offer.program_id) THEN
+        PERFORM affiliate.api_error('P0002', pg_catalog.format('program %s does not exist', promo_offer.program_id),
+                                    NULL, NULL);
+    END IF;
+    IF code IS NULL OR pg_catalog.octet_length(code) NOT BETWEEN 3 AND 32 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid promo code',
+            DETAIL = 'A promo code is 3 to 32 characters: a letter or a digit, then letters, digits, hyphens or underscores.';
+    END IF;
+    -- drafts and personal codes are not public
+    SELECT x.status, x.offer_type, x.value, x.starts_at, x.ends_at, x.total_limit, x.used INTO c
+      FROM affiliate.campaign x
+     WHERE x.program_id = promo_offer.program_id
+       AND pg_catalog.lower(x.code) = pg_catalog.lower(promo_offer.code)
+       AND x.personal_member_id IS NULL AND x.status <> 'draft';
+    known := FOUND;
+    redeemable := false;
+    IF known THEN
+        redeemable := c.status = 'active' AND c.starts_at <= pg_catalog.now()
+                      AND (c.ends_at IS NULL OR pg_catalog.now() < c.ends_at)
+                      AND (c.total_limit IS NULL OR c.used < c.total_limit);
+        offer_type := c.offer_type;
+        value := c.value;
+        ends_at := c.ends_at;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.promo_offer(bigint, text) IS
+    'anon: does this public promo code exist in the program, can it be redeemed now, and what does it offer?';
+
+CREATE FUNCTION affiliate_api.redeem_promo(code text, order_ref text, order_amount bigint DEFAULT NULL)
+    RETURNS TABLE (redemption_id bigint, campaign_id bigint, offer_type text, value bigint, discount bigint,
+                   credits bigint, credits_expire_at timestamptz, trial_days integer, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN QUERY
+    SELECT r.* FROM affiliate.redeem_promo(affiliate.claimed_program(), code, affiliate.current_member(),
+                                           order_ref, order_amount) r;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.redeem_promo(text, text, bigint) IS
+    'member: redeem a promo code for their own order; idempotent on order_ref.';
+
+CREATE FUNCTION affiliate_api.my_promo_redemptions()
+    RETURNS TABLE (redemption_id bigint, code text, offer_type text, value bigint, order_ref text,
+                   order_amount bigint, discount bigint, credits bigint, credits_expire_at timestamptz,
+                   credits_expired bigint, trial_days integer, redeemed_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    -- resolved first: a token without a member is refused (42501) even
+    -- when there is nothing to list
+    prog pg_catalog.int8 := affiliate.claimed_program();
+    me pg_catalog.int8 := affiliate.current_member();
+BEGIN
+    RETURN QUERY
+    SELECT r.id, c.code, r.offer_type, r.value, r.order_ref, r.order_amount, r.discount, r.credits,
+           r.credits_expire_at, r.credits_expired, r.trial_days, r.redeemed_at
+      FROM affiliate.promo_redemption r
+      JOIN affiliate.campaign c ON c.program_id = r.program_id AND c.id = r.campaign_id
+     WHERE r.program_id = prog AND r.member_id = me
+     ORDER BY r.id;
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.my_promo_redemptions() IS
+    'member: the promo codes they redeemed, with what each gave.';
+
+CREATE FUNCTION affiliate_api.create_campaign(name text, offer_type text, value bigint,
+                                              starts_at timestamptz DEFAULT NULL, ends_at timestamptz DEFAULT NULL,
+                                              code text DEFAULT NULL, owner_id bigint DEFAULT NULL,
+                                              total_limit bigint DEFAULT NULL, per_member_limit integer DEFAULT NULL,
+                                              credit_expiry interval DEFAULT NULL, channel text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.create_campaign(affiliate.claimed_program(), name, offer_type, value, starts_at, ends_at,
+                                     code, owner_id, total_limit, per_member_limit, credit_expiry, channel);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.create_campaign(text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text) IS
+    'admin: a draft campaign of their program; returns its id.';
+
+CREATE FUNCTION affiliate_api.set_campaign_status(campaign_id bigint, status text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.set_campaign_status(affiliate.claimed_program(), campaign_id, status);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_campaign_status(bigint, text) IS
+    'admin: change the status of a campaign of their program; returns the previous status.';
+
+CREATE FUNCTION affiliate_api.campaign_stats(campaign_id bigint DEFAULT NULL)
+    RETURNS TABLE (campaign_id bigint, code text, name text, channel text, status text, clicks bigint,
+                   redemptions bigint, conversions bigint, conversion_rate numeric, revenue bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+    SELECT s.* FROM affiliate.campaign_stats(affiliate.claimed_program(), campaign_id) s
+$$;
+COMMENT ON FUNCTION affiliate_api.campaign_stats(bigint) IS
+    'admin: clicks, redemptions, conversions, conversion rate and revenue of their program''s campaigns.';
+
+REVOKE ALL ON FUNCTION
+    affiliate_api.promo_offer(bigint, text),
+    affiliate_api.redeem_promo(text, text, bigint),
+    affiliate_api.my_promo_redemptions(),
+    affiliate_api.create_campaign(text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text),
+    affiliate_api.set_campaign_status(bigint, text),
+    affiliate_api.campaign_stats(bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate_api.promo_offer(bigint, text)
+TO affiliate_anon, affiliate_member, affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.redeem_promo(text, text, bigint),
+    affiliate_api.my_promo_redemptions()
+TO affiliate_member;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.create_campaign(text, text, bigint, timestamptz, timestamptz, text, bigint, bigint, integer, interval, text),
+    affiliate_api.set_campaign_status(bigint, text),
+    affiliate_api.campaign_stats(bigint)
+TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
 -- Badges and leaderboards over HTTP (affiliate_api, docs/gamification.md):
 -- anyone with a token naming the program reads its leaderboards (display
 -- names only, no member ids); a member reads their badges and sets their
@@ -4032,7 +4974,7 @@ GRANT EXECUTE ON FUNCTION
     affiliate.downline(bigint, bigint, integer),
     affiliate.team_size(bigint, bigint),
     affiliate.set_plan(bigint, text, integer[], text, interval, text, text, bigint[], bigint[], jsonb),
-    affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint),
+    affiliate.record_conversion(bigint, text, bigint, bigint, bigint, timestamptz, text, bigint, text),
     affiliate.record_conversions(bigint, affiliate.conversion_input[]),
     affiliate.refund_conversion(bigint, text, text, bigint, text),
     affiliate.release_due(timestamptz, integer, bigint),
@@ -4128,7 +5070,7 @@ GRANT EXECUTE ON FUNCTION
     affiliate_api.set_member_status(bigint, text, text),
     affiliate_api.move_member(bigint, bigint),
     affiliate_api.member_tree(bigint, integer),
-    affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint),
+    affiliate_api.record_conversion(text, bigint, bigint, bigint, timestamptz, text, bigint, text),
     affiliate_api.refund_conversion(text, text, bigint, text),
     affiliate_api.member_balance(bigint),
     affiliate_api.member_transactions(bigint, timestamptz, integer),
@@ -4635,4 +5577,211 @@ GRANT EXECUTE ON FUNCTION
     affiliate_api.review_tiers(timestamptz),
     affiliate_api.add_reward(text, bigint, bigint, timestamptz, timestamptz, integer),
     affiliate_api.set_reward(bigint, text, bigint, bigint, timestamptz, timestamptz, integer, boolean)
+TO affiliate_admin;
+
+-- ---------------------------------------------------------------------------
+-- Fraud rules and flags (issue 10 §2; src/fraud.c, docs/fraud.md).  A rule
+-- raises a flag on a member with its evidence (device, IP and payout
+-- destination only as the hex of their keyed hashes, or masked), once per
+-- (member, rule, evidence key).  An open flag holds the member's money:
+-- release_due leaves their commissions pending, their withdrawals cannot be
+-- requested or approved; resolving or dismissing it lets the next release
+-- pay.  The thresholds are program settings (fraud_*).
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.fraud_flag (
+    program_id    bigint NOT NULL,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    member_id     bigint NOT NULL,
+    rule          text NOT NULL CHECK (rule IN ('self_referral', 'shared_device', 'shared_ip', 'buyer_match',
+                                                'shared_destination', 'signup_burst', 'low_conversion')),
+    evidence_key  text NOT NULL CHECK (length(evidence_key) BETWEEN 1 AND 200),
+    evidence      jsonb NOT NULL,
+    source        text NOT NULL CHECK (source IN ('add_member', 'record_conversion', 'request_withdrawal',
+                                                  'run_fraud_checks', 'run_fraud_checks_all')),
+    status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'dismissed')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    decided_at    timestamptz,
+    actor         text CHECK (length(actor) BETWEEN 1 AND 200),
+    note          text CHECK (length(note) BETWEEN 1 AND 2000),
+    PRIMARY KEY (program_id, id),
+    UNIQUE (program_id, member_id, rule, evidence_key),
+    FOREIGN KEY (program_id, member_id) REFERENCES affiliate.member (program_id, id),
+    CHECK ((status = 'open') = (decided_at IS NULL)),
+    CHECK ((status = 'open') = (actor IS NULL)),
+    CHECK ((status = 'open') = (note IS NULL))
+);
+CREATE INDEX fraud_flag_open ON affiliate.fraud_flag (program_id, member_id) WHERE status = 'open';
+COMMENT ON TABLE affiliate.fraud_flag IS 'Fraud flags: rule, evidence (hashes only), open -> resolved | dismissed; an open flag holds the member''s money.';
+
+-- the rules count members by device and IP hash (withdrawals by
+-- destination: withdrawal_destination)
+CREATE INDEX member_device ON affiliate.member (program_id, device_hash) WHERE device_hash IS NOT NULL;
+CREATE INDEX member_ip ON affiliate.member (program_id, ip_hash) WHERE ip_hash IS NOT NULL;
+
+CREATE FUNCTION affiliate.run_fraud_checks(program_id bigint, member_id bigint)
+    RETURNS SETOF affiliate.fraud_flag
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'run_fraud_checks';
+COMMENT ON FUNCTION affiliate.run_fraud_checks(bigint, bigint) IS
+    'Run every fraud rule for one member now; returns the flags raised (none twice); audited.';
+
+CREATE FUNCTION affiliate.run_fraud_checks_all(as_of timestamptz DEFAULT now(), program_id bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'run_fraud_checks_all';
+COMMENT ON FUNCTION affiliate.run_fraud_checks_all(timestamptz, bigint) IS
+    'Job (pg_cron, daily): signup bursts of the day before as_of and low conversion rates, in every program (or one); returns the flags raised.';
+
+CREATE FUNCTION affiliate.resolve_fraud_flag(program_id bigint, flag_id bigint, status text, note text)
+    RETURNS affiliate.fraud_flag
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'resolve_fraud_flag';
+COMMENT ON FUNCTION affiliate.resolve_fraud_flag(bigint, bigint, text, text) IS
+    'Decide an open fraud flag: resolved or dismissed, with a note; audited; the next release pays what it held.';
+
+CREATE FUNCTION affiliate.block_member(program_id bigint, member_id bigint, reason text)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'block_member';
+COMMENT ON FUNCTION affiliate.block_member(bigint, bigint, text) IS
+    'Block a member (they earn nothing, their balance is frozen); audited; returns the previous status.';
+
+CREATE FUNCTION affiliate.unblock_member(program_id bigint, member_id bigint, reason text)
+    RETURNS text
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'unblock_member';
+COMMENT ON FUNCTION affiliate.unblock_member(bigint, bigint, text) IS
+    'Set a blocked member active again; audited; returns the previous status (blocked).';
+
+ALTER TABLE affiliate.fraud_flag ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.fraud_flag FOR SELECT TO affiliate_operator USING (true);
+CREATE POLICY admin_program ON affiliate.fraud_flag FOR SELECT TO affiliate_admin
+    USING (program_id = (SELECT affiliate.claimed_program()));
+
+SELECT pg_catalog.pg_extension_config_dump('affiliate.fraud_flag', '');
+SELECT pg_catalog.pg_extension_config_dump('affiliate.fraud_flag_id_seq', '');
+
+-- fraud over HTTP: the admin of the claimed program only
+CREATE VIEW affiliate_api.fraud_flags WITH (security_invoker = true) AS
+SELECT f.id AS flag_id, f.member_id, f.rule, f.evidence, f.source, f.status, f.created_at,
+       f.decided_at, f.actor, f.note
+  FROM affiliate.fraud_flag f;
+COMMENT ON VIEW affiliate_api.fraud_flags IS 'Admin: the program''s fraud flags (filter by status, member_id, rule).';
+
+CREATE FUNCTION affiliate_api.run_fraud_checks(member_id bigint)
+    RETURNS SETOF affiliate_api.fraud_flags
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN QUERY
+    SELECT f.id, f.member_id, f.rule, f.evidence, f.source, f.status, f.created_at, f.decided_at, f.actor, f.note
+      FROM affiliate.run_fraud_checks(affiliate.claimed_program(), member_id) f
+     ORDER BY f.id;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.run_fraud_checks(bigint) IS
+    'admin: run every fraud rule for a member; returns the flags raised.';
+
+CREATE FUNCTION affiliate_api.resolve_fraud_flag(flag_id bigint, status text, note text)
+    RETURNS affiliate_api.fraud_flags
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    row affiliate_api.fraud_flags;
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    SELECT f.id, f.member_id, f.rule, f.evidence, f.source, f.status, f.created_at, f.decided_at, f.actor, f.note
+      INTO row
+      FROM affiliate.resolve_fraud_flag(affiliate.claimed_program(), flag_id, status, note) f;
+    RETURN row;
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.resolve_fraud_flag(bigint, text, text) IS
+    'admin: resolve or dismiss an open fraud flag with a note; returns the flag.';
+
+CREATE FUNCTION affiliate_api.block_member(member_id bigint, reason text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.block_member(affiliate.claimed_program(), member_id, reason);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.block_member(bigint, text) IS
+    'admin: block a member; returns the previous status.';
+
+CREATE FUNCTION affiliate_api.unblock_member(member_id bigint, reason text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    RETURN affiliate.unblock_member(affiliate.claimed_program(), member_id, reason);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.unblock_member(bigint, text) IS
+    'admin: set a blocked member active again; returns the previous status.';
+
+REVOKE ALL ON affiliate.fraud_flag FROM PUBLIC;
+REVOKE ALL ON SEQUENCE affiliate.fraud_flag_id_seq FROM PUBLIC;
+REVOKE ALL ON affiliate_api.fraud_flags FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    affiliate.run_fraud_checks(bigint, bigint),
+    affiliate.run_fraud_checks_all(timestamptz, bigint),
+    affiliate.resolve_fraud_flag(bigint, bigint, text, text),
+    affiliate.block_member(bigint, bigint, text),
+    affiliate.unblock_member(bigint, bigint, text),
+    affiliate_api.run_fraud_checks(bigint),
+    affiliate_api.resolve_fraud_flag(bigint, text, text),
+    affiliate_api.block_member(bigint, text),
+    affiliate_api.unblock_member(bigint, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    affiliate.run_fraud_checks(bigint, bigint),
+    affiliate.run_fraud_checks_all(timestamptz, bigint),
+    affiliate.resolve_fraud_flag(bigint, bigint, text, text),
+    affiliate.block_member(bigint, bigint, text),
+    affiliate.unblock_member(bigint, bigint, text)
+TO affiliate_operator;
+GRANT SELECT ON affiliate.fraud_flag TO affiliate_operator, affiliate_admin;
+GRANT SELECT ON affiliate_api.fraud_flags TO affiliate_admin;
+GRANT EXECUTE ON FUNCTION
+    affiliate_api.run_fraud_checks(bigint),
+    affiliate_api.resolve_fraud_flag(bigint, text, text),
+    affiliate_api.block_member(bigint, text),
+    affiliate_api.unblock_member(bigint, text)
 TO affiliate_admin;

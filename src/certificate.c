@@ -720,6 +720,7 @@ AffIssueCertificate(int64 program_id, int64 member_id, int64 course_id)
 				INT8OID, BYTEAOID}, values, NULL, false, 1);
 		if (SPI_processed > 0)
 		{
+			AffNotifyCertificate(program_id, f.number);
 			AffGamifyCourseCompleted(program_id, member_id, course_id);
 			return f.number;
 		}

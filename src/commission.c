@@ -96,7 +96,10 @@ typedef struct ConvIn
 	TimestampTz at;
 	char	   *product;		/* NULL: none */
 	int64		seller;			/* 0: none */
+	char	   *promo;			/* promo code (record_conversion only), or NULL */
 	/* filled in */
+	int64		campaign_id;	/* the promo code's campaign, or 0 */
+	int64		promo_owner;	/* its owner, the attributed referrer, or 0 */
 	int			same_as;		/* index of an identical earlier input, or -1 */
 	int64		conversion_id;
 	bool		is_new;
@@ -1229,8 +1232,10 @@ WriteCommissions(const AffProgram *prog, ConvIn *in, Share *shares, int nshares,
 			"ORDER BY u.n "
 			"RETURNING *",
 			9, types, values, NULL, false, 0);
+	AffNotifyCommissionRows(SPI_tuptable, SPI_processed, AFF_EV_COMMISSION_EARNED);
 	for (uint64 r = 0; r < SPI_processed; r++)
 		tuplestore_puttuple(ts, SPI_tuptable->vals[r]);
+	FraudOnConversion(prog->id, values[1], values[3]);
 }
 
 /* The commissions of replayed conversions, into the result. */
@@ -1255,6 +1260,45 @@ ReturnExisting(int64 program_id, ConvIn *in, int n, Tuplestorestate *ts)
 			2, (Oid[]) {INT8OID, INT8ARRAYOID}, values, NULL, false, 0);
 	for (uint64 r = 0; r < SPI_processed; r++)
 		tuplestore_puttuple(ts, SPI_tuptable->vals[r]);
+}
+
+/*
+ * A conversion carrying a promo code whose campaign has an owner (not the
+ * buyer): the owner is the attributed referrer, so the buyer's upline for
+ * this conversion is the owner followed by the owner's upline (cut where it
+ * reaches the buyer: nobody earns on their own order).  docs/campaigns.md.
+ */
+static void
+PromoAttribution(int64 program_id, ConvIn *c, HTAB *members)
+{
+	static PlanSlot slot;
+	MemberInfo *b;
+	int64	   *ups = NULL;
+	bool	   *un;
+	bool		isnull;
+	int			n = 0;
+	Datum		up;
+
+	AffPromoResolve(program_id, c->promo, &c->campaign_id, &c->promo_owner);
+	if (c->promo_owner == 0 || c->promo_owner == c->buyer)
+	{
+		c->promo_owner = 0;
+		return;
+	}
+	AffExec(&slot, "SELECT upline FROM affiliate.member WHERE program_id = $1 AND id = $2",
+			2, (Oid[]) {INT8OID, INT8OID},
+			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(c->promo_owner)}, NULL, false, 1);
+	if (SPI_processed == 0)
+		elog(ERROR, "pg_affiliate: the owner of campaign " INT64_FORMAT " is not a member", c->campaign_id);
+	up = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		n = Int64Elems(DatumGetArrayTypeP(up), &ups, &un);
+	b = Member(members, c->buyer, false);
+	b->upline = palloc(sizeof(int64) * (n + 1));
+	b->upline[0] = c->promo_owner;
+	b->nupline = 1;
+	for (int k = 0; k < n && ups[k] != c->buyer; k++)
+		b->upline[b->nupline++] = ups[k];
 }
 
 /* The engine behind record_conversion and record_conversions. */
@@ -1286,7 +1330,12 @@ RecordConversions(FunctionCallInfo fcinfo, int64 program_id, ConvIn *in, int n, 
 		if (!plans[i].seller && plans[i].min_direct == 0)
 			uplevels = Max(uplevels, plans[i].nlevels);
 	LoadBuyersAndSellers(program_id, in, n, members, uplevels);
+	if (single && in[0].promo != NULL)
+		PromoAttribution(program_id, &in[0], members);
 	InsertConversions(program_id, in, n, now);
+	if (single)
+		AffPromoRecord(program_id, in[0].conversion_id, in[0].is_new, in[0].campaign_id,
+					   in[0].promo_owner, in[0].ref);
 	shares = EvaluatePlans(&prog, plans, nplans, in, n, members, &nshares);
 	if (nshares > 0)
 		WriteCommissions(&prog, in, shares, nshares, single, rsinfo->setResult);
@@ -1322,7 +1371,8 @@ RefuseSellerZero(int64 program_id, const char *ref)
  * affiliate.record_conversion(program_id bigint, external_ref text, buyer_id bigint,
  *                             amount bigint, cost bigint DEFAULT 0,
  *                             occurred_at timestamptz DEFAULT NULL,
- *                             product text DEFAULT NULL, seller_id bigint DEFAULT NULL)
+ *                             product text DEFAULT NULL, seller_id bigint DEFAULT NULL,
+ *                             promo_code text DEFAULT NULL)
  * RETURNS SETOF affiliate.commission
  */
 Datum
@@ -1344,6 +1394,8 @@ record_conversion(PG_FUNCTION_ARGS)
 	c.at = c.has_time ? PG_GETARG_TIMESTAMPTZ(5) : 0;
 	c.product = PG_ARGISNULL(6) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(6));
 	c.seller = PG_ARGISNULL(7) ? 0 : PG_GETARG_INT64(7);
+	/* promo_code (0.6.0; the 0.5.0 definition has no ninth argument) */
+	c.promo = PG_NARGS() > 8 && !PG_ARGISNULL(8) ? text_to_cstring(PG_GETARG_TEXT_PP(8)) : NULL;
 	if (!PG_ARGISNULL(7) && c.seller == 0)
 		RefuseSellerZero(PG_GETARG_INT64(0), c.ref);
 	if (c.has_time)

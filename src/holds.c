@@ -7,7 +7,10 @@
  * refund in progress is simply skipped), marks them released in the same
  * statement, and posts one "release" journal per program: each
  * beneficiary's pending -> available, appended without balance row locks
- * (the debit of pending is covered by the commissions locked here).  Running it again
+ * (the debit of pending is covered by the commissions locked here).  The
+ * commissions of a member with an open fraud flag are not picked: they stay
+ * pending, out of the batch (so they never take the place of others), until
+ * a release after the flag is resolved or dismissed.  Running it again
  * finds nothing left to do, so it is idempotent; two runs at once never
  * release a commission twice.
  */
@@ -25,6 +28,20 @@
 #define RELEASE_MAX_BATCH 1000000
 
 PG_FUNCTION_INFO_V1(release_due);
+
+/* the release statement; hold: a condition on the due commission c */
+#define RELEASE_PICK_SQL(hold) \
+	"WITH due AS (" \
+	"  SELECT c.program_id, c.id FROM affiliate.commission c " \
+	"  WHERE c.status = 'pending' AND c.hold_until <= $1 " \
+	"    AND ($3::bigint IS NULL OR c.program_id = $3) " \
+	hold \
+	"  ORDER BY c.hold_until, c.id LIMIT $2 " \
+	"  FOR UPDATE SKIP LOCKED) " \
+	"UPDATE affiliate.commission c SET status = 'available', released = c.amount - c.reversed, " \
+	"  released_at = pg_catalog.now() " \
+	"FROM due WHERE c.program_id = due.program_id AND c.id = due.id " \
+	"RETURNING c.program_id, c.id, c.beneficiary_id, c.released"
 
 typedef struct DueRow
 {
@@ -98,7 +115,8 @@ ReleaseProgram(DueRow *rows, int n, TimestampTz as_of)
 Datum
 release_due(PG_FUNCTION_ARGS)
 {
-	static PlanSlot pick;
+	static PlanSlot pick,
+				pick_unflagged;
 	static const Oid types[3] = {TIMESTAMPTZOID, INT4OID, INT8OID};
 	TimestampTz as_of;
 	int32		batch;
@@ -128,19 +146,20 @@ release_due(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum(batch);
 	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
-	/* pick (locking, skipping what others hold) and mark released at once */
-	AffExec(&pick,
-			"WITH due AS ("
-			"  SELECT c.program_id, c.id FROM affiliate.commission c "
-			"  WHERE c.status = 'pending' AND c.hold_until <= $1 "
-			"    AND ($3::bigint IS NULL OR c.program_id = $3) "
-			"  ORDER BY c.hold_until, c.id LIMIT $2 "
-			"  FOR UPDATE SKIP LOCKED) "
-			"UPDATE affiliate.commission c SET status = 'available', released = c.amount - c.reversed, "
-			"  released_at = pg_catalog.now() "
-			"FROM due WHERE c.program_id = due.program_id AND c.id = due.id "
-			"RETURNING c.program_id, c.id, c.beneficiary_id, c.released",
-			3, types, values, nulls, false, 0);
+	/*
+	 * pick (locking, skipping what others hold) and mark released at once;
+	 * not the commissions of a member with an open fraud flag (fraud.c; a
+	 * schema older than 0.6.0 has no flags)
+	 */
+	if (FraudSchemaReady())
+		AffExec(&pick, RELEASE_PICK_SQL(
+			"    AND NOT EXISTS (SELECT 1 FROM affiliate.fraud_flag f "
+			"      WHERE f.program_id = c.program_id AND f.member_id = c.beneficiary_id "
+			"        AND f.status = 'open') "),
+				3, types, values, nulls, false, 0);
+	else
+		AffExec(&pick_unflagged, RELEASE_PICK_SQL(""), 3, types, values, nulls, false, 0);
+	AffNotifyCommissionRows(SPI_tuptable, SPI_processed, AFF_EV_COMMISSION_RELEASED);
 	n = (int) SPI_processed;
 	rows = palloc(sizeof(DueRow) * Max(n, 1));
 	for (int i = 0; i < n; i++)

@@ -305,7 +305,9 @@ add_member(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("could not generate a unique referral code"),
 				 errdetail("%d random codes in a row were taken.", MEMBER_CODE_ATTEMPTS)));
+	FraudOnJoin(program_id, id, device_hash != NULL || ip_hash != NULL);
 
+	AffNotifyReferralJoined(program_id, id);
 	AffGamifySignup(program_id, id);
 	SPI_finish();
 	PG_RETURN_INT64(id);

@@ -345,6 +345,71 @@ extern int64 PostPoints(int64 program_id, int64 member_id, const char *journal_k
 						const char *system_kind, int64 amount, const char *key,
 						StringInfo memo);
 
+/* ---------- notifications (template.c, notify.c) ---------- */
+
+/* the events of notifications (template.c keeps their names and variables) */
+typedef enum AffEvent
+{
+	AFF_EV_COMMISSION_EARNED,
+	AFF_EV_COMMISSION_RELEASED,
+	AFF_EV_REFERRAL_JOINED,
+	AFF_EV_PAYOUT_APPROVED,
+	AFF_EV_PAYOUT_PAID,
+	AFF_EV_PAYOUT_REJECTED,
+	AFF_EV_TIER_CHANGED,
+	AFF_EV_BADGE_EARNED,
+	AFF_EV_CERTIFICATE_ISSUED,
+	AFF_EV_POINTS_EXPIRING,
+	AFF_EV_BIRTHDAY,
+	AFF_EVENT_COUNT
+} AffEvent;
+
+extern int	AffEventIndex(const char *event);	/* -1 when unknown */
+extern const char *AffEventName(int ev);
+extern bool AffChannelValid(const char *channel);
+/* 22023 for control characters, a malformed placeholder or an unknown variable */
+extern void AffTemplateCheck(int ev, const char *text, const char *what, bool multiline);
+extern char *AffTemplateRender(const char *text, const char *const *names,
+							   const char *const *values, int n, bool html);
+
+/*
+ * Render every template of the event for the program into outbox rows for
+ * the member, in the caller's transaction, with NOTIFY affiliate_outbox.
+ * vars: a jsonb object of the event's variables (scalars; the member's name,
+ * external id and the program's name are added).  No template: nothing.
+ * Inside or outside SPI; SPI_tuptable and SPI_processed are kept.
+ */
+extern void AffNotify(int64 program_id, int64 member_id, const char *event, Jsonb *vars);
+
+/* the engines' hooks: one call each, cheap when the program has no template */
+/* commission rows (columns program_id and id) just written or released */
+extern void AffNotifyCommissionRows(SPITupleTable *tt, uint64 n, AffEvent ev);
+extern void AffNotifyReferralJoined(int64 program_id, int64 member_id);
+/* a withdrawal that reached status to (approved, paid, rejected; others: nothing) */
+extern void AffNotifyWithdrawal(int64 program_id, int64 withdrawal_id, const char *to);
+extern void AffNotifyTierChange(int64 program_id, int64 member_id, int64 from_tier, int64 to_tier,
+								const char *reason);
+extern void AffNotifyCertificate(int64 program_id, const char *number);
+/* ---------- fraud rules and flags (fraud.c) ---------- */
+
+/* the schema has the fraud tables and settings (0.6.0 and later) */
+extern bool FraudSchemaReady(void);
+/* the event rules, each in the event's transaction; inside SPI */
+extern void FraudOnJoin(int64 program_id, int64 member_id, bool has_identity);
+extern void FraudOnConversion(int64 program_id, Datum conversions, Datum beneficiaries);
+extern void FraudOnWithdrawal(int64 program_id, int64 withdrawal_id);
+/* 55000 naming the flag when the member has an open fraud flag; inside SPI */
+extern void FraudRequireNoOpenFlag(int64 program_id, int64 member_id, const char *what);
+/* ---------- promo campaigns (campaign.c), used by conversions (commission.c) ---------- */
+
+/* the campaign of a promo code and its owner (0: none); P0002 if unknown; inside SPI */
+extern void AffPromoResolve(int64 program_id, const char *code, int64 *campaign_id,
+							int64 *owner_id);
+/* link a new conversion to its campaign (referrer_id != 0: its referrer), or
+ * check a replayed one carries the same campaign (23505); inside SPI */
+extern void AffPromoRecord(int64 program_id, int64 conversion_id, bool is_new,
+						   int64 campaign_id, int64 referrer_id, const char *ref);
+
 /* ---------- badges, leaderboards, event points (gamification.c) ---------- */
 
 /*

@@ -27,6 +27,13 @@ typedef struct ProgramSettings
 	const char *attribution;
 	Datum		attribution_window; /* interval */
 	const char *clawback;
+	/* fraud rule thresholds (fraud.c, docs/fraud.md) */
+	int32		fraud_device_members;
+	int32		fraud_ip_members;
+	int32		fraud_burst_signups;
+	Datum		fraud_burst_window; /* interval */
+	int32		fraud_low_conversion_referrals;
+	int32		fraud_low_conversion_ratio; /* basis points of the median */
 } ProgramSettings;
 
 static const char *const rounding_modes[] = {"half_up", "half_even", "down", NULL};
@@ -34,7 +41,12 @@ static const char *const attribution_models[] = {"sponsor", "first_click", "last
 static const char *const clawback_policies[] = {"negative", "write_off", NULL};
 
 static const char *const known_keys =
-"hold_period, min_withdrawal, rounding_unit, rounding, attribution, attribution_window, clawback";
+"hold_period, min_withdrawal, rounding_unit, rounding, attribution, attribution_window, clawback, "
+"fraud_device_members, fraud_ip_members, fraud_burst_signups, fraud_burst_window, "
+"fraud_low_conversion_referrals, fraud_low_conversion_ratio";
+
+/* the largest member count a fraud threshold takes */
+#define FRAUD_MAX_COUNT 1000000
 
 PG_FUNCTION_INFO_V1(create_program);
 PG_FUNCTION_INFO_V1(update_program_settings);
@@ -51,6 +63,13 @@ DefaultSettings(ProgramSettings *s)
 	s->attribution_window = DirectFunctionCall3(interval_in, CStringGetDatum("30 days"),
 												ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	s->clawback = "negative";
+	s->fraud_device_members = 3;
+	s->fraud_ip_members = 10;
+	s->fraud_burst_signups = 20;
+	s->fraud_burst_window = DirectFunctionCall3(interval_in, CStringGetDatum("10 minutes"),
+												ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	s->fraud_low_conversion_referrals = 20;
+	s->fraud_low_conversion_ratio = 2500;
 }
 
 static void
@@ -196,6 +215,20 @@ ParseMinor(const char *key, JsonbValue *v, int64 min)
 	return r;
 }
 
+/* an integer setting between min and max */
+static int32
+ParseCount(const char *key, JsonbValue *v, int32 min, int32 max)
+{
+	int64		r;
+
+	if (v->type != jbvNumeric)
+		BadSetting(key, "An integer is expected as a JSON number.");
+	r = AffJsonbInt64(v, psprintf("setting \"%s\"", key), true);
+	if (r < min || r > max)
+		BadSetting(key, psprintf("The value must be between %d and %d.", min, max));
+	return (int32) r;
+}
+
 /* Apply every key of a settings object over *s; unknown keys are refused. */
 static void
 ParseSettings(Jsonb *settings, ProgramSettings *s)
@@ -240,6 +273,18 @@ ParseSettings(Jsonb *settings, ProgramSettings *s)
 			s->attribution = ParseChoice(key, &v, attribution_models);
 		else if (strcmp(key, "clawback") == 0)
 			s->clawback = ParseChoice(key, &v, clawback_policies);
+		else if (strcmp(key, "fraud_device_members") == 0)
+			s->fraud_device_members = ParseCount(key, &v, 1, FRAUD_MAX_COUNT);
+		else if (strcmp(key, "fraud_ip_members") == 0)
+			s->fraud_ip_members = ParseCount(key, &v, 1, FRAUD_MAX_COUNT);
+		else if (strcmp(key, "fraud_burst_signups") == 0)
+			s->fraud_burst_signups = ParseCount(key, &v, 1, FRAUD_MAX_COUNT);
+		else if (strcmp(key, "fraud_burst_window") == 0)
+			s->fraud_burst_window = ParseInterval(key, &v, false);
+		else if (strcmp(key, "fraud_low_conversion_referrals") == 0)
+			s->fraud_low_conversion_referrals = ParseCount(key, &v, 1, FRAUD_MAX_COUNT);
+		else if (strcmp(key, "fraud_low_conversion_ratio") == 0)
+			s->fraud_low_conversion_ratio = ParseCount(key, &v, 0, 10000);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -248,7 +293,7 @@ ParseSettings(Jsonb *settings, ProgramSettings *s)
 	}
 }
 
-/* Parameter array for the INSERT/UPDATE: $2..$8 are the settings. */
+/* Parameter array for the INSERT/UPDATE: $2..$14 are the settings. */
 static void
 SettingsValues(const ProgramSettings *s, Datum *values)
 {
@@ -259,6 +304,12 @@ SettingsValues(const ProgramSettings *s, Datum *values)
 	values[4] = CStringGetTextDatum(s->attribution);
 	values[5] = s->attribution_window;
 	values[6] = CStringGetTextDatum(s->clawback);
+	values[7] = Int32GetDatum(s->fraud_device_members);
+	values[8] = Int32GetDatum(s->fraud_ip_members);
+	values[9] = Int32GetDatum(s->fraud_burst_signups);
+	values[10] = s->fraud_burst_window;
+	values[11] = Int32GetDatum(s->fraud_low_conversion_referrals);
+	values[12] = Int32GetDatum(s->fraud_low_conversion_ratio);
 }
 
 static char *
@@ -287,10 +338,12 @@ Datum
 create_program(PG_FUNCTION_ARGS)
 {
 	static PlanSlot ins,
+				ins_before_fraud,
 				detail;
-	static const Oid types[10] = {TEXTOID, TEXTOID, INTERVALOID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, INTERVALOID, TEXTOID, JSONBOID};
-	Datum		values[10];
+	static const Oid types[15] = {TEXTOID, TEXTOID, INTERVALOID, INT8OID, INT8OID,
+		TEXTOID, TEXTOID, INTERVALOID, TEXTOID,
+	INT4OID, INT4OID, INT4OID, INTERVALOID, INT4OID, INT4OID};
+	Datum		values[15];
 	ProgramSettings s;
 	char	   *name;
 	char	   *currency;
@@ -323,11 +376,21 @@ create_program(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
-	AffExec(&ins,
-			"INSERT INTO affiliate.program (name, currency, hold_period, min_withdrawal, "
-			"  rounding_unit, rounding, attribution, attribution_window, clawback) "
-			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-			9, types, values, NULL, false, 1);
+	/* the fraud settings exist from 0.6.0 on (the library serves older schemas) */
+	if (FraudSchemaReady())
+		AffExec(&ins,
+				"INSERT INTO affiliate.program (name, currency, hold_period, min_withdrawal, "
+				"  rounding_unit, rounding, attribution, attribution_window, clawback, "
+				"  fraud_device_members, fraud_ip_members, fraud_burst_signups, fraud_burst_window, "
+				"  fraud_low_conversion_referrals, fraud_low_conversion_ratio) "
+				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+				15, types, values, NULL, false, 1);
+	else
+		AffExec(&ins_before_fraud,
+				"INSERT INTO affiliate.program (name, currency, hold_period, min_withdrawal, "
+				"  rounding_unit, rounding, attribution, attribution_window, clawback) "
+				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+				9, types, values, NULL, false, 1);
 	id = AffGetInt64(0, 1, NULL);
 
 	values[0] = Int64GetDatum(id);
@@ -351,12 +414,14 @@ update_program_settings(PG_FUNCTION_ARGS)
 {
 	static PlanSlot sel,
 				upd,
+				upd_before_fraud,
 				diff;
 	static const Oid seltypes[1] = {INT8OID};
-	static const Oid updtypes[8] = {INT8OID, INTERVALOID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, INTERVALOID, TEXTOID};
+	static const Oid updtypes[14] = {INT8OID, INTERVALOID, INT8OID, INT8OID,
+		TEXTOID, TEXTOID, INTERVALOID, TEXTOID,
+	INT4OID, INT4OID, INT4OID, INTERVALOID, INT4OID, INT4OID};
 	static const Oid difftypes[2] = {JSONBOID, JSONBOID};
-	Datum		values[8];
+	Datum		values[14];
 	Datum		dv[2];
 	ProgramSettings s;
 	int64		program_id;
@@ -399,12 +464,23 @@ update_program_settings(PG_FUNCTION_ARGS)
 	ParseSettings(settings, &s);
 
 	SettingsValues(&s, values + 1);
-	AffExec(&upd,
-			"UPDATE affiliate.program SET hold_period = $2, min_withdrawal = $3, "
-			"  rounding_unit = $4, rounding = $5, attribution = $6, "
-			"  attribution_window = $7, clawback = $8 "
-			"WHERE id = $1",
-			8, updtypes, values, NULL, false, 0);
+	if (FraudSchemaReady())
+		AffExec(&upd,
+				"UPDATE affiliate.program SET hold_period = $2, min_withdrawal = $3, "
+				"  rounding_unit = $4, rounding = $5, attribution = $6, "
+				"  attribution_window = $7, clawback = $8, "
+				"  fraud_device_members = $9, fraud_ip_members = $10, fraud_burst_signups = $11, "
+				"  fraud_burst_window = $12, fraud_low_conversion_referrals = $13, "
+				"  fraud_low_conversion_ratio = $14 "
+				"WHERE id = $1",
+				14, updtypes, values, NULL, false, 0);
+	else
+		AffExec(&upd_before_fraud,
+				"UPDATE affiliate.program SET hold_period = $2, min_withdrawal = $3, "
+				"  rounding_unit = $4, rounding = $5, attribution = $6, "
+				"  attribution_window = $7, clawback = $8 "
+				"WHERE id = $1",
+				8, updtypes, values, NULL, false, 0);
 	AffExec(&sel,
 			"SELECT affiliate.program_settings(id) FROM affiliate.program "
 			"WHERE id = $1 FOR NO KEY UPDATE",

@@ -236,6 +236,7 @@ ChangeTier(int64 program_id, int64 member_id, int64 from, int64 to, const char *
 			"VALUES ($1, $2, $3, $4, $5, $6, $7)",
 			7, (Oid[]) {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8OID},
 			values, nulls, false, 0);
+	AffNotifyTierChange(program_id, member_id, from, to, reason);
 }
 
 /*

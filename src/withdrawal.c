@@ -215,6 +215,7 @@ request_withdrawal(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_affiliate: SPI_connect failed");
 	WalletRequireMember(program_id, member_id, true, NULL);
+	FraudRequireNoOpenFlag(program_id, member_id, "request a withdrawal");
 	if (amount < prog.min_withdrawal)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
@@ -245,6 +246,7 @@ request_withdrawal(PG_FUNCTION_ARGS)
 				CStringGetTextDatum(method), CStringGetTextDatum(masked), PointerGetDatum(hash)},
 			NULL, false, 1);
 	id = AffGetInt64(0, 1, NULL);
+	FraudOnWithdrawal(program_id, id);
 
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"withdrawal_id\": " INT64_FORMAT ", \"member_id\": " INT64_FORMAT
@@ -356,6 +358,8 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 								step == WD_APPROVE ?
 								"Reject the withdrawal (the money returns to the frozen balance), or set the member active again first." :
 								"Fail the withdrawal (the money returns to the frozen balance), or set the member active again first.");
+		if (step == WD_APPROVE)
+			FraudRequireNoOpenFlag(program_id, member_id, psprintf("approve withdrawal " INT64_FORMAT, id));
 		if (step == WD_COMPLETE)
 		{
 			/*
@@ -435,6 +439,7 @@ Step(FunctionCallInfo fcinfo, WdStep step)
 		}
 		appendStringInfoChar(&s, '}');
 		AffAudit(program_id, t->action, AffJsonbOf(&s));
+		AffNotifyWithdrawal(program_id, id, t->to);
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(row));

@@ -455,7 +455,9 @@ client() {
                 rc=3
                 for ((t = 0; t < RETRIES && rc == 3; t++)); do
                     rc=0
-                    sql_call "select 'W', affiliate.request_withdrawal($PROG, $PICK, b.available / 2, 'upi', 'crash$c@okaxis'),
+                    # each member's own destination (one shared by members
+                    # raises a fraud flag that holds them: docs/fraud.md)
+                    sql_call "select 'W', affiliate.request_withdrawal($PROG, $PICK, b.available / 2, 'upi', 'crash-m$PICK@okaxis'),
                                      b.available / 2
                                 from affiliate.balance($PROG, $PICK) b where b.available >= 400" || rc=$?
                     [ "$rc" -eq 3 ] && sleep 0.1

@@ -264,6 +264,51 @@ SELECT affiliate.award_points(:p1, m.id, 200, 'reward budget', NULL, 'budget-ott
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
 SELECT affiliate.redeem_reward(:p1, m.id, :reward, 'mug-ott:4') IS NOT NULL AS redeemed
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+-- promo campaigns (0.6.0) in p1: ott:2's coupon (credits, expiring),
+-- redeemed by ott:5 (a member counter, a redemption, CREDITS postings) and
+-- carried by an order of ott:6 (a campaign_conversion)
+SELECT affiliate.create_campaign(:p1, 'Ott coupon', 'credits', 500, NULL, NULL, 'OTT-COUPON', m.id, 100, 1,
+                                 '90 days', 'telegram') AS campaign
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:2' \gset
+SELECT affiliate.set_campaign_status(:p1, :campaign, 'scheduled') || affiliate.set_campaign_status(:p1, :campaign, 'active') AS moved;
+SELECT credits FROM affiliate.member m, affiliate.redeem_promo(:p1, 'ott-coupon', m.id, 'promo-order-1') r
+ WHERE m.program_id = :p1 AND m.external_id = 'ott:5';
+SELECT count(*) AS commissions FROM affiliate.member m,
+       LATERAL affiliate.record_conversion(:p1, 'promo-order-1', m.id, 20000, 5000, NULL, NULL, NULL, 'OTT-COUPON')
+ WHERE m.program_id = :p1 AND m.external_id = 'ott:6';
+
+-- notifications (0.6.0) in p1: templates; ott:41 joins under ott:4 (an
+-- in-app message, read, and an sms, claimed and sent); a child with a
+-- birthday today and ott:4's own: birthday rows; a lot expiring in 3 days
+-- announced (points_expiry_notice)
+SELECT affiliate.set_template(:p1, 'referral_joined', 'in_app', 'New referral', '{{referral_name}} joined') IS NOT NULL AS t;
+SELECT affiliate.set_template(:p1, 'referral_joined', 'sms', NULL, '{{referral_name}} joined {{program_name}}') IS NOT NULL AS t;
+SELECT affiliate.set_template(:p1, 'birthday', 'in_app', 'Happy birthday', '{{person_name}} turns {{age}}') IS NOT NULL AS t;
+SELECT affiliate.set_template(:p1, 'points_expiring', 'email', 'Points expiring', '{{points}} points expire on {{expires_on}}') IS NOT NULL AS t;
+SELECT affiliate.add_member(:p1, 'ott:41', m.code::text) IS NOT NULL AS joined
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.mark_read(:p1, m.id, ARRAY(SELECT o.id FROM affiliate.outbox o
+                                             WHERE o.program_id = :p1 AND o.member_id = m.id AND o.channel = 'in_app')) AS read
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.mark_sent(c.program_id, c.id) FROM affiliate.claim_outbox('sms', 10, '5 minutes', :p1) c;
+SELECT affiliate.set_member_profile(:p1, m.id, 'Ott Four', (current_date - interval '30 years')::date),
+       affiliate.add_member_child(:p1, m.id, 'Kid', (current_date - interval '5 years')::date) IS NOT NULL AS child
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.queue_birthdays(current_date, :p1) AS birthdays;
+SELECT affiliate.award_points(:p1, m.id, 30, 'expiring soon', now() + interval '3 days') IS NOT NULL AS awarded
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+SELECT affiliate.queue_points_expiring(now(), 7, :p1) AS announced;
+-- fraud flags (0.6.0) in p1: ott:6 refers a second account on its own
+-- device (a self-referral flag, dismissed: ott:6's commissions release);
+-- four new accounts on one device, the fourth flagged (shared_device, left
+-- open: it holds that member, who has earned nothing)
+SELECT affiliate.add_member(:p1, m.external_id || '-alt', m.code::text, 'device-6') IS NOT NULL AS joined
+  FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:6';
+SELECT status FROM affiliate.resolve_fraud_flag(:p1,
+       (SELECT f.id FROM affiliate.fraud_flag f JOIN affiliate.member m ON m.program_id = f.program_id AND m.id = f.member_id
+         WHERE f.program_id = :p1 AND m.external_id = 'ott:6'), 'dismissed', 'a family device');
+SELECT count(affiliate.add_member(:p1, 'ott:farm-' || n, NULL, 'device-farm')) AS farm FROM generate_series(1, 4) n;
+SELECT rule, status FROM affiliate.fraud_flag WHERE program_id = :p1 ORDER BY id;
 
 -- badges and leaderboards (0.6.0) in p1: the conversions and points above
 -- filled the leaderboards; a badge rule that ott:3 crosses with its next

@@ -43,6 +43,14 @@ begin
       end loop;
       insert into hx_fix select x || '_code1', c.code::text from affiliate.member c
         where c.program_id = p and c.external_id = 'hx-' || x || '-1';
+      -- a fraud flag (0.6.0): hx-<x>-7 joins under hx-<x>-6 on its device,
+      -- a self-referral flag on member 6 (no other call of the matrix uses
+      -- members 6 and 7)
+      m := affiliate.add_member(p, 'hx-' || x || '-6', null, 'hx-device-' || x);
+      perform affiliate.add_member(p, 'hx-' || x || '-7',
+                (select c.code::text from affiliate.member c where c.program_id = p and c.id = m), 'hx-device-' || x);
+      insert into hx_fix select x || '_flag', f.id from affiliate.fraud_flag f
+        where f.program_id = p and f.member_id = m and f.rule = 'self_referral';
       perform affiliate.set_plan(p, 'hx plan ' || x, '{3000,1000,500}', 'profit');
       -- loyalty points (0.6.0): a bill rule, member 2 has a bill (hx-<x>-bill-1)
       -- and an award, so deductions and refunds have points to take
@@ -55,6 +63,12 @@ begin
       perform affiliate.set_tier(p, 'hx tier', 1, 100, 'points', '12 months', 12500);
       -- a reward (0.6.0) member 2 can redeem
       insert into hx_fix values (x || '_reward', affiliate.add_reward(p, 'hx reward ' || x, 10, 1000, null, null, 5));
+      -- a promo campaign (0.6.0), active: code HX-<X>-PROMO, 10 % off, member 1's coupon
+      insert into hx_fix values (x || '_campaign', affiliate.create_campaign(p, 'hx campaign ' || x, 'percent_off', 1000,
+                null, null, 'HX-' || upper(x) || '-PROMO', (select val::bigint from hx_fix where name = x || '_m1'), 1000, 5));
+      insert into hx_fix values (x || '_promo', 'HX-' || upper(x) || '-PROMO');
+      perform affiliate.set_campaign_status(p, (select val::bigint from hx_fix where name = x || '_campaign'), 'scheduled');
+      perform affiliate.set_campaign_status(p, (select val::bigint from hx_fix where name = x || '_campaign'), 'active');
       -- a badge rule (0.6.0): 'hx badge', a threshold nobody reaches
       perform affiliate.set_badge_rule(p, 'hx badge', 'points', 1000000, 'gold');
       -- conversions: ord-1..6 bought by member 4 (pays 2, 3, 1 up the tree)
@@ -97,6 +111,23 @@ begin
          where a.program_id = p and a.member_id is null order by a.id limit 1;
     end;
   end loop;
+  -- notifications (0.6.0): templates for referral_joined (in_app, sms); a
+  -- sixth member under member 3 puts a message in member 3's inbox and an
+  -- sms in the outbox, which is claimed; member 3 has a child
+  for x in select unnest(array['a', 'b']) loop
+    declare p bigint := case x when 'a' then pa else pb end;
+    begin
+      perform affiliate.set_template(p, 'referral_joined', 'in_app', 'New referral', '{{referral_name}} joined');
+      perform affiliate.set_template(p, 'referral_joined', 'sms', null, '{{referral_name}} joined');
+      perform affiliate.add_member(p, 'hx-' || x || '-6',
+                (select c.code::text from affiliate.member c where c.program_id = p and c.external_id = 'hx-' || x || '-3'));
+      perform affiliate.claim_outbox('sms', 10, '5 minutes', p);
+      insert into hx_fix select x || '_msg', o.id from affiliate.outbox o where o.program_id = p and o.channel = 'sms';
+      insert into hx_fix select x || '_inbox', o.id from affiliate.outbox o where o.program_id = p and o.channel = 'in_app';
+      insert into hx_fix values (x || '_child', affiliate.add_member_child(p, (select val::bigint from hx_fix where name = x || '_m3'),
+                                                                         'hx child', '2015-05-05'));
+    end;
+  end loop;
   perform affiliate.fold_balances(null, 100000);
   -- one more than any member of A has available
   insert into hx_fix select 'a_avail_max_plus_1', max(b.available) + 1
@@ -113,7 +144,7 @@ begin
       (select string_agg(invariant || ': ' || detail, '; ') from affiliate.verify());
   end if;
   select count(*) into n from hx_fix;
-  if n <> 3 + 2 * 13 then
-    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 13;
+  if n <> 3 + 2 * 19 then
+    raise exception 'hostile fixture: % ids instead of %', n, 3 + 2 * 19;
   end if;
 end $$;

@@ -37,12 +37,21 @@ SELECT functions_are('affiliate_api', ARRAY[
     'rewards', 'my_points', 'my_points_history', 'my_tier', 'redeem_reward', 'my_redemptions', 'record_bill',
     'refund_bill', 'award_points', 'deduct_points', 'set_points_rule', 'set_points_policy', 'member_points',
     'set_tier', 'set_tier_policy', 'set_member_tier', 'member_tier', 'review_tiers', 'add_reward', 'set_reward',
+    -- notifications (0.6.0, test/pgtap/notifications_api.sql)
+    'my_notifications', 'my_unread_count', 'mark_read', 'my_children', 'add_child', 'remove_child',
+    'templates', 'set_template', 'remove_template',
+    -- fraud flags (0.6.0, test/pgtap/fraud_api.sql)
+    'run_fraud_checks', 'resolve_fraud_flag', 'block_member', 'unblock_member',
+    -- promo campaigns (0.6.0, test/pgtap/campaigns_api.sql)
+    'promo_offer', 'redeem_promo', 'my_promo_redemptions', 'create_campaign', 'set_campaign_status',
+    'campaign_stats',
     -- badges and leaderboards (0.6.0, test/pgtap/gamification_api.sql)
     'leaderboard', 'my_badges', 'set_my_profile', 'set_badge_rule', 'set_badge_rule_active', 'badge_rules',
     'member_badges', 'increment_counter']);
 SELECT views_are('affiliate_api', ARRAY['program', 'members', 'commissions', 'withdrawals', 'conversions',
                                         'purchases', 'plans', 'audit_log',
-                                        'courses', 'enrollments', 'topic_progress', 'assessments']);
+                                        'courses', 'enrollments', 'topic_progress', 'assessments',
+                                        'fraud_flags']);
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'affiliate_api'
@@ -95,34 +104,36 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.o
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_anon', p.oid, 'EXECUTE')
                  ORDER BY 1),
           ARRAY['certificate_public_key', 'certificate_text', 'course_catalog', 'course_outline',
-                'leaderboard', 'lookup_code', 'record_click', 'rewards', 'verify_certificate'],
-          'affiliate_anon executes lookup_code, record_click, the course catalog and outlines, certificate verification, the rewards catalog and the leaderboards only');
+                'leaderboard', 'lookup_code', 'promo_offer', 'record_click', 'rewards', 'verify_certificate'],
+          'affiliate_anon executes lookup_code, promo_offer, record_click, the course catalog and outlines, certificate verification, the rewards catalog and the leaderboards only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_member', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['cancel_withdrawal', 'certificate_public_key', 'certificate_text', 'course_catalog',
-                'course_outline', 'course_progress', 'enroll', 'join', 'leaderboard', 'lookup_code', 'me',
-                'my_badges', 'my_balance', 'my_certificates', 'my_courses', 'my_points', 'my_points_history',
-                'my_redemptions', 'my_tier', 'my_transactions', 'my_tree', 'record_assessment',
-                'record_click', 'record_progress', 'redeem_reward', 'request_withdrawal', 'rewards',
-                'set_my_profile', 'verify_certificate'],
+          ARRAY['add_child', 'cancel_withdrawal', 'certificate_public_key', 'certificate_text',
+                'course_catalog', 'course_outline', 'course_progress', 'enroll', 'join', 'leaderboard',
+                'lookup_code', 'mark_read', 'me', 'my_badges', 'my_balance', 'my_certificates', 'my_children',
+                'my_courses', 'my_notifications', 'my_points', 'my_points_history', 'my_promo_redemptions',
+                'my_redemptions', 'my_tier', 'my_transactions', 'my_tree', 'my_unread_count', 'promo_offer',
+                'record_assessment', 'record_click', 'record_progress', 'redeem_promo', 'redeem_reward',
+                'remove_child', 'request_withdrawal', 'rewards', 'set_my_profile', 'verify_certificate'],
           'affiliate_member executes the member and anon functions only');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'affiliate_api' AND has_function_privilege('affiliate_admin', p.oid, 'EXECUTE')
                  ORDER BY 1),
-          ARRAY['add_member', 'add_module', 'add_reward', 'add_topic', 'adjust_balance',
-                'approve_withdrawal', 'award_points', 'badge_rules', 'certificate_public_key',
+          ARRAY['add_member', 'add_module', 'add_reward', 'add_topic', 'adjust_balance', 'approve_withdrawal',
+                'award_points', 'badge_rules', 'block_member', 'campaign_stats', 'certificate_public_key',
                 'certificate_text', 'complete_withdrawal', 'course_catalog', 'course_outline',
-                'course_outline_all', 'create_course', 'deduct_points', 'fail_withdrawal',
+                'course_outline_all', 'create_campaign', 'create_course', 'deduct_points', 'fail_withdrawal',
                 'increment_counter', 'leaderboard', 'lookup_code', 'member_badges', 'member_balance',
-                'member_course_progress', 'member_points', 'member_tier', 'member_transactions',
-                'member_tree', 'move_member', 'pay_from_wallet', 'program_settings', 'record_bill',
+                'member_course_progress', 'member_points', 'member_tier', 'member_transactions', 'member_tree',
+                'move_member', 'pay_from_wallet', 'program_settings', 'promo_offer', 'record_bill',
                 'record_click', 'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal',
-                'review_tiers', 'revoke_certificate', 'rewards', 'rotate_signing_key', 'set_badge_rule',
-                'set_badge_rule_active', 'set_member_status', 'set_member_tier', 'set_plan',
-                'set_points_policy', 'set_points_rule', 'set_published', 'set_reward', 'set_tier',
-                'set_tier_policy', 'update_program_settings', 'verify', 'verify_certificate',
-                'withdrawal_queue', 'withdrawal_totals'],
+                'remove_template', 'resolve_fraud_flag', 'review_tiers', 'revoke_certificate', 'rewards',
+                'rotate_signing_key', 'run_fraud_checks', 'set_badge_rule', 'set_badge_rule_active',
+                'set_campaign_status', 'set_member_status', 'set_member_tier', 'set_plan', 'set_points_policy',
+                'set_points_rule', 'set_published', 'set_reward', 'set_template', 'set_tier',
+                'set_tier_policy', 'templates', 'unblock_member', 'update_program_settings', 'verify',
+                'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
           'affiliate_admin executes the admin and anon functions only');
 
 -- SELECT on views and tables, per role; nobody writes them directly
@@ -146,12 +157,12 @@ SELECT is(ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_nam
                    AND has_table_privilege('affiliate_admin', c.oid, 'SELECT')
                  ORDER BY 1),
           ARRAY['affiliate.assessment', 'affiliate.audit_log', 'affiliate.commission', 'affiliate.conversion',
-                'affiliate.course', 'affiliate.enrollment', 'affiliate.plan', 'affiliate.program',
-                'affiliate.topic_progress', 'affiliate_api.assessments', 'affiliate_api.audit_log',
+                'affiliate.course', 'affiliate.enrollment', 'affiliate.fraud_flag', 'affiliate.plan',
+                'affiliate.program', 'affiliate.topic_progress', 'affiliate_api.assessments', 'affiliate_api.audit_log',
                 'affiliate_api.commissions', 'affiliate_api.conversions', 'affiliate_api.courses',
-                'affiliate_api.enrollments', 'affiliate_api.members', 'affiliate_api.plans', 'affiliate_api.program',
+                'affiliate_api.enrollments', 'affiliate_api.fraud_flags', 'affiliate_api.members', 'affiliate_api.plans', 'affiliate_api.program',
                 'affiliate_api.topic_progress', 'affiliate_api.withdrawals'],
-          'affiliate_admin selects its eleven views and the tables behind them (under row-level security)');
+          'affiliate_admin selects its twelve views and the tables behind them (under row-level security)');
 -- member and withdrawal: only the columns the views show (no keyed hashes)
 SELECT is(ARRAY(SELECT r || ' ' || c.relname || '.' || a.attname
                   FROM unnest(ARRAY['affiliate_member', 'affiliate_admin']) r,

@@ -32,6 +32,14 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      'tier', 'tier_policy', 'tier_member', 'tier_history',
                                      -- 0.6.0: rewards
                                      'reward', 'reward_redemption',
+                                     -- 0.6.0: notifications
+                                     'notification_template', 'outbox', 'member_child', 'birthday_sent',
+                                     'points_expiry_notice',
+                                     -- 0.6.0: fraud flags
+                                     'fraud_flag',
+                                     -- 0.6.0: promo campaigns
+                                     'campaign', 'promo_member_use', 'promo_redemption',
+                                     'campaign_conversion',
                                      -- 0.6.0: badges and leaderboards
                                      'leaderboard_entry', 'badge_rule', 'member_badge', 'counter_increment']);
 
@@ -74,19 +82,24 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                   FROM pg_constraint WHERE contype = 'f' AND connamespace = 'affiliate'::regnamespace
                  ORDER BY 1),
           ARRAY['affiliate.assessment -> affiliate.course_module', 'affiliate.assessment -> affiliate.member',
-                'affiliate.balance_checkpoint -> affiliate.account',
+                'affiliate.balance_checkpoint -> affiliate.account', 'affiliate.birthday_sent -> affiliate.member',
+                'affiliate.campaign -> affiliate.campaign', 'affiliate.campaign -> affiliate.member',
+                'affiliate.campaign -> affiliate.member',
                 'affiliate.certificate -> affiliate.signing_key',
                 'affiliate.course -> affiliate.program', 'affiliate.course_module -> affiliate.course',
                 'affiliate.enrollment -> affiliate.course', 'affiliate.enrollment -> affiliate.member',
+                'affiliate.fraud_flag -> affiliate.member',
                 'affiliate.member -> affiliate.member', 'affiliate.member_badge -> affiliate.badge_rule',
+                'affiliate.member_child -> affiliate.member',
                 'affiliate.plan -> affiliate.program',
                 'affiliate.points_bill -> affiliate.points_lot', 'affiliate.points_bill_refund -> affiliate.points_bill',
+                'affiliate.points_expiry_notice -> affiliate.points_lot',
                 'affiliate.program_secret -> affiliate.program',
                 'affiliate.refund -> affiliate.conversion', 'affiliate.reward_redemption -> affiliate.reward',
                 'affiliate.signing_key -> affiliate.program', 'affiliate.tier_member -> affiliate.tier',
                 'affiliate.topic -> affiliate.course_module', 'affiliate.topic_progress -> affiliate.enrollment',
                 'affiliate.topic_progress -> affiliate.topic', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier, a redemption''s reward and a badge''s rule');
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier, a redemption''s reward and a campaign''s owner, personal member and template; a member''s children and birthdays, an expiry notice''s lot; a fraud flag''s member (flags are rare); a badge''s rule');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
@@ -111,7 +124,10 @@ SELECT is_empty($$
        AND p.provolatile <> 'i'
        AND p.proname NOT IN ('create_program', 'new_refcode', 'refcode_is_valid',
                              'release_due', 'release_all_due', 'schedule_jobs', 'unschedule_jobs',
-                             'expire_points', 'expire_all_points', 'review_tiers',
+                             'expire_points', 'expire_all_points', 'review_tiers', 'run_fraud_checks_all',
+                             'advance_campaigns', 'expire_promo_credits',
+                             -- senders serve every program; the daily notification jobs
+                             'claim_outbox', 'queue_birthdays', 'queue_points_expiring',
                              'claimed_program', 'current_member', 'claimed_member', 'request_client',
                              'api_error',
                              -- the root key and the sealing of every program's key

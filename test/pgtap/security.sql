@@ -54,8 +54,8 @@ SELECT ok((SELECT count(*) FROM pg_proc p
 SELECT is(ARRAY(SELECT DISTINCT p.proname::text FROM pg_proc p
                  WHERE p.pronamespace = 'affiliate_api'::regnamespace AND 'program_id' = ANY (p.proargnames)
                  ORDER BY 1),
-          ARRAY['lookup_code', 'record_click'],
-          'no affiliate_api function takes a program_id but the two anonymous landing-page calls');
+          ARRAY['lookup_code', 'promo_offer', 'record_click'],
+          'no affiliate_api function takes a program_id but the anonymous landing-page calls');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text || ' ' || a.name
       FROM pg_proc p
@@ -185,8 +185,8 @@ SELECT ok((SELECT count(DISTINCT v.relname) FROM pg_class v
              JOIN pg_rewrite rw ON rw.ev_class = v.oid
              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
                              AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid
-            WHERE v.relnamespace = 'affiliate_api'::regnamespace AND v.relkind = 'v') = 12,
-          '(the check above saw the tables behind all 12 views)');
+            WHERE v.relnamespace = 'affiliate_api'::regnamespace AND v.relkind = 'v') = 13,
+          '(the check above saw the tables behind all 13 views)');
 
 -- data: orders, commissions and withdrawals for several members of A and B
 SELECT affiliate.set_plan(:pa, 'A', ARRAY[1000, 500], 'amount') IS NOT NULL AS ok \gset
@@ -255,9 +255,9 @@ RESET ROLE;
 SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
                  WHERE c.relnamespace = 'affiliate_api'::regnamespace AND c.relkind = 'v'
                    AND has_table_privilege('affiliate_admin', c.oid, 'SELECT') ORDER BY 1),
-          ARRAY['assessments', 'audit_log', 'commissions', 'conversions', 'courses', 'enrollments', 'members',
-                'plans', 'program', 'topic_progress', 'withdrawals'],
-          'the views an admin may read (each is checked below; the course views in courses_api.sql)');
+          ARRAY['assessments', 'audit_log', 'commissions', 'conversions', 'courses', 'enrollments', 'fraud_flags',
+                'members', 'plans', 'program', 'topic_progress', 'withdrawals'],
+          'the views an admin may read (each is checked below; the course views in courses_api.sql, fraud_flags in fraud_api.sql)');
 SELECT array_agg(id ORDER BY id) AS b_audit FROM affiliate.audit_log WHERE program_id = :pb \gset
 SELECT array_agg(id ORDER BY id) AS b_plans FROM affiliate.plan WHERE program_id = :pb \gset
 SELECT array_agg(id ORDER BY id) AS b_members FROM affiliate.member WHERE program_id = :pb \gset
