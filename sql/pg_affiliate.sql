@@ -2401,6 +2401,38 @@ GRANT SELECT ON affiliate.campaign, affiliate.promo_member_use, affiliate.promo_
     affiliate.campaign_conversion TO affiliate_operator;
 
 -- ---------------------------------------------------------------------------
+-- Birthday promo codes (issue 10 §3; src/campaign.c, docs/campaigns.md and
+-- docs/notifications.md).  A program may name a template campaign
+-- (set_birthday_campaign); the daily job queue_birthdays then issues each
+-- birthday a personal code from it (issue_promo_code, source_ref
+-- 'birthday:<member>:<year>' or 'birthday:child:<child>:<year>'), shown in
+-- the message's {{promo_code}}.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.birthday_policy (
+    program_id   bigint PRIMARY KEY REFERENCES affiliate.program (id),
+    campaign_id  bigint NOT NULL,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (program_id, campaign_id) REFERENCES affiliate.campaign (program_id, id)
+);
+COMMENT ON TABLE affiliate.birthday_policy IS 'Per program: the template campaign of the personal promo codes of birthdays (no row: none).';
+
+CREATE FUNCTION affiliate.set_birthday_campaign(program_id bigint, campaign_id bigint)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_birthday_campaign';
+COMMENT ON FUNCTION affiliate.set_birthday_campaign(bigint, bigint) IS
+    'Admin: the template campaign of birthday promo codes (not a personal code, not completed); NULL turns them off; audited.';
+
+ALTER TABLE affiliate.birthday_policy ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.birthday_policy FOR SELECT TO affiliate_operator USING (true);
+SELECT pg_catalog.pg_extension_config_dump('affiliate.birthday_policy', '');
+REVOKE ALL ON affiliate.birthday_policy FROM PUBLIC;
+REVOKE ALL ON FUNCTION affiliate.set_birthday_campaign(bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate.set_birthday_campaign(bigint, bigint) TO affiliate_operator;
+GRANT SELECT ON affiliate.birthday_policy TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
 -- verify(): every broken invariant, one row each; empty when all hold.
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION affiliate.verify(program_id bigint DEFAULT NULL)
