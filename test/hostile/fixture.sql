@@ -110,14 +110,15 @@ begin
     end;
   end loop;
   -- notifications (0.6.0): templates for referral_joined (in_app, sms); a
-  -- sixth member under member 3 puts a message in member 3's inbox and an
-  -- sms in the outbox, which is claimed; member 3 has a child
+  -- member hx-<x>-8 under member 3 puts a message in member 3's inbox and an
+  -- sms in the outbox, which is claimed; member 3 has a child (members 6 and
+  -- 7 are the fraud flag's)
   for x in select unnest(array['a', 'b']) loop
     declare p bigint := case x when 'a' then pa else pb end;
     begin
       perform affiliate.set_template(p, 'referral_joined', 'in_app', 'New referral', '{{referral_name}} joined');
       perform affiliate.set_template(p, 'referral_joined', 'sms', null, '{{referral_name}} joined');
-      perform affiliate.add_member(p, 'hx-' || x || '-6',
+      perform affiliate.add_member(p, 'hx-' || x || '-8',
                 (select c.code::text from affiliate.member c where c.program_id = p and c.external_id = 'hx-' || x || '-3'));
       perform affiliate.claim_outbox('sms', 10, '5 minutes', p);
       insert into hx_fix select x || '_msg', o.id from affiliate.outbox o where o.program_id = p and o.channel = 'sms';
