@@ -4448,6 +4448,28 @@ GRANT EXECUTE ON FUNCTION
     affiliate_api.campaign_stats(bigint)
 TO affiliate_admin;
 
+-- the birthday campaign over HTTP (admin; docs/campaigns.md)
+CREATE FUNCTION affiliate_api.set_birthday_campaign(campaign_id bigint)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_birthday_campaign(affiliate.claimed_program(), campaign_id);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_birthday_campaign(bigint) IS
+    'admin: the template campaign of their program''s birthday promo codes (NULL: none).';
+REVOKE ALL ON FUNCTION affiliate_api.set_birthday_campaign(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate_api.set_birthday_campaign(bigint) TO affiliate_admin;
+
 -- ---------------------------------------------------------------------------
 -- Backups: pg_dump dumps the extension as one CREATE EXTENSION and would
 -- leave out every row of its tables; these registrations make it dump the

@@ -604,6 +604,12 @@ insert into hx_expect values
   ('^affiliate_api\.(adjust_balance|approve_withdrawal|block_member|complete_withdrawal|create_campaign|fail_withdrawal|move_member|reject_withdrawal|resolve_fraud_flag|run_fraud_checks|set_campaign_status|set_member_status|set_plan|unblock_member|update_program_settings|set_template|remove_template)$',
    '^$', '^sub_(empty|object|201_chars|one_mb)$',
    'an audited call records the sub, a string or a number of 1 to 200 characters: postgrest.md claims (42501)'),
+  -- birthday promo codes (0.6.0): the admin's setter, like the calls above
+  ('^affiliate_api\.set_birthday_campaign$', '^$',
+   '^(claims_(unset|empty|not_json|array|string|json_null)|program_(missing|null|zero|negative|fraction|string_junk|past_bigint|1e400|bool|object|unknown))$',
+   'an admin call needs the program claim of an existing program: postgrest.md claims (42501, PT404)'),
+  ('^affiliate_api\.set_birthday_campaign$', '^$', '^sub_(empty|object|201_chars|one_mb)$',
+   'an audited call records the sub, a string or a number of 1 to 200 characters: postgrest.md claims (42501)'),
   -- notifications (0.6.0)
   ('\.(set_template|remove_template)$', '^(event|channel)$', '.',
    'an event and a channel from the lists: notifications.md (22023; 22004 for NULL)'),
