@@ -111,7 +111,8 @@ begin
   end loop;
   -- notifications (0.6.0): templates for referral_joined (in_app, sms); a
   -- member hx-<x>-8 under member 3 puts a message in member 3's inbox and an
-  -- sms in the outbox, which is claimed; member 3 has a child
+  -- sms in the outbox, which is claimed; member 3 has a child (members 6 and
+  -- 7 are the fraud flag's)
   for x in select unnest(array['a', 'b']) loop
     declare p bigint := case x when 'a' then pa else pb end;
     begin

@@ -44,7 +44,9 @@ SELECT functions_are('affiliate_api', ARRAY[
     'run_fraud_checks', 'resolve_fraud_flag', 'block_member', 'unblock_member',
     -- promo campaigns (0.6.0, test/pgtap/campaigns_api.sql)
     'promo_offer', 'redeem_promo', 'my_promo_redemptions', 'create_campaign', 'set_campaign_status',
-    'campaign_stats']);
+    'campaign_stats',
+    -- birthday promo codes (0.6.0, test/pgtap/birthday_promo_api.sql)
+    'set_birthday_campaign']);
 SELECT views_are('affiliate_api', ARRAY['program', 'members', 'commissions', 'withdrawals', 'conversions',
                                         'purchases', 'plans', 'audit_log',
                                         'courses', 'enrollments', 'topic_progress', 'assessments',
@@ -126,7 +128,7 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.o
                 'promo_offer', 'record_bill', 'record_click', 'record_conversion', 'refund_bill',
                 'refund_conversion', 'reject_withdrawal', 'remove_template', 'resolve_fraud_flag',
                 'review_tiers', 'revoke_certificate', 'rewards', 'rotate_signing_key', 'run_fraud_checks',
-                'set_campaign_status', 'set_member_status', 'set_member_tier', 'set_plan',
+                'set_birthday_campaign', 'set_campaign_status', 'set_member_status', 'set_member_tier', 'set_plan',
                 'set_points_policy', 'set_points_rule', 'set_published', 'set_reward', 'set_template',
                 'set_tier', 'set_tier_policy', 'templates', 'unblock_member', 'update_program_settings',
                 'verify', 'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
