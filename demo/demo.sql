@@ -330,13 +330,17 @@ SELECT code, status, channel, clicks, redemptions, conversions, revenue FROM aff
 
 -- ---------------------------------------------------------------------------
 -- Birthdays (docs/notifications.md#birthdays): Meena's is today; the daily
--- job (queue_birthdays) sends her a WhatsApp message and 50 birthday points,
--- once this year however often it runs.
+-- job (queue_birthdays) sends her a WhatsApp message, 50 birthday points and
+-- a personal promo code, once this year however often it runs.
 -- ---------------------------------------------------------------------------
 SET request.jwt.claims = '{"sub": "admin:priya"}';
 SELECT affiliate.set_points_rule(:ott, 'birthday', 50);
+-- and a personal one-use code, ₹50 off, from a template campaign kept in draft
+SELECT affiliate.create_campaign(:ott, 'Birthday treat', 'amount_off', 5000, now(), now() + interval '1 year')
+       AS birthday_treat \gset
+SELECT affiliate.set_birthday_campaign(:ott, :birthday_treat);
 SELECT affiliate.set_template(:ott, 'birthday', 'whatsapp', NULL,
-    'Happy birthday, {{person_name}}! {{points}} points are waiting in your account.') IS NOT NULL AS template;
+    'Happy birthday, {{person_name}}! {{points}} points are waiting in your account, and code {{promo_code}} takes ₹50 off your next month.') IS NOT NULL AS template;
 RESET request.jwt.claims;
 SELECT affiliate.set_member_profile(:ott, :meena, 'Meena', (current_date - interval '29 years')::date);
 SELECT affiliate.queue_birthdays(current_date, :ott) AS birthdays_queued;
