@@ -11,7 +11,9 @@
 #   2. pgbench, BENCH_CLIENTS clients (default 8), BENCH_SECONDS each
 #      (default 30): built-in TPC-B (the baseline), record_conversion on the
 #      2-level and the 5-level plan, withdrawals (request + approve +
-#      complete), add_member, and the PL/pgSQL conversion (bench/plpgsql);
+#      complete), add_member, the PL/pgSQL conversion (bench/plpgsql),
+#      record_bill, redeem_promo of one coupon, and the 2-level conversion
+#      again with an in-app template (an outbox row per beneficiary);
 #   3. bulk conversions in one session (record_conversions); the release of
 #      BENCH_RELEASE due commissions (default 1 000 000) by BENCH_RELEASE_JOBS
 #      release_due jobs at once (default: one per core; the job is SKIP
@@ -175,6 +177,19 @@ if [ -f "$ROOT/bench/pgbench/plpgsql_conversion.sql" ] && [ -f "$ROOT/bench/plpg
     echo "PL/pgSQL conversion, 2 levels: $PLPG tps"
 fi
 
+BILL=$(run_pgbench bills -f "$ROOT/bench/pgbench/bill.sql" -D max_member="$MEMBERS")
+echo "record_bill: $BILL tps"
+PROMO=$(run_pgbench promo -f "$ROOT/bench/pgbench/promo.sql" -D max_member="$MEMBERS")
+echo "redeem_promo (one coupon, every client): $PROMO tps"
+# the same 2-level conversions with an in-app template for commission_earned:
+# one rendered outbox row per beneficiary, in the conversion's transaction
+q -c "SELECT affiliate.set_template(1, 'commission_earned', 'in_app', 'Commission earned',
+        'You earned {{amount}} {{currency}} (level {{level}}) on order {{order_ref}}.')" >/dev/null
+CONV2N=$(run_pgbench conv2n -f "$ROOT/bench/pgbench/conversion.sql" \
+         -D min_buyer=2 -D max_buyer="$MEMBERS" -D product="'basic'")
+q -c "SELECT affiliate.remove_template(1, 'commission_earned', 'in_app')" >/dev/null
+echo "record_conversion, 2 levels, with an in-app template: $CONV2N tps"
+
 section "bulk conversions: $BULK in one session (record_conversions, batches of 20 000)"
 q -c "CREATE SCHEMA bench" -f "$ROOT/bench/session.sql"
 t0=$(now)
@@ -237,6 +252,7 @@ PGV=$(q -c "SHOW server_version")
 CPU=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 MEMTOTAL=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 R2=$(ratio "$CONV2" "$TPCB"); R5=$(ratio "$CONV5" "$TPCB")
+RB=$(ratio "$BILL" "$TPCB"); RP=$(ratio "$PROMO" "$TPCB"); R2N=$(ratio "$CONV2N" "$TPCB")
 RW=$(ratio "$WD" "$TPCB"); RA=$(ratio "$ADDM" "$TPCB")
 {
     echo "# make bench — results"
@@ -256,6 +272,9 @@ RW=$(ratio "$WD" "$TPCB"); RA=$(ratio "$ADDM" "$TPCB")
     echo "| add_member/s with materialised upline | $ADDM /s | $RA | ≥ 1.0 × TPC-B | $(mark "$RA" '>=' 1.0) | $(work add_member) |"
     echo "| downline count of a $SUBTREE-member subtree, median of 20 | $DOWNLINE_MS ms | | ≤ 50 ms | $(mark "$DOWNLINE_MS" '<=' 50) | |"
     echo "| backend memory growth over $MEMORY_CONVERSIONS conversions (RssAnon) | $((GROWTH_KB / 1024)) MB ($GROWTH_KB kB) | | ≤ 10 MB | $(mark "$GROWTH_KB" '<=' 10240) | |"
+    echo "| conversions/s, 2-level plan, with an in-app template (2 outbox rows each) | $CONV2N /s | $R2N | | | $(work conv2n) |"
+    echo "| bills/s, record_bill (points lot, ledger, tier check) | $BILL /s | $RB | | | $(work bills) |"
+    echo "| promo redemptions/s, redeem_promo, one coupon for every client | $PROMO /s | $RP | | | $(work promo) |"
     if [ -n "$PLPG" ]; then
         echo
         echo "The same conversion written in plain PL/pgSQL (bench/plpgsql, 2-level plan): $PLPG /s"

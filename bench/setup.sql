@@ -27,3 +27,11 @@ SELECT count(*) AS members, max(cardinality(upline)) AS max_depth FROM affiliate
 SELECT count(affiliate.adjust_balance(:program, m, 10000000, 'bench funds')) AS funded
   FROM generate_series(2, least(10001, current_setting('bench.members')::bigint)) m;
 ANALYZE;
+-- loyalty and campaigns (0.6.0): 1 point per ₹100 billed; a public 10 %
+-- coupon without limits (each redemption still counts its use on the
+-- campaign row and the member's row)
+SELECT affiliate.set_points_rule(:program, 'bill', 1, 10000);
+SELECT affiliate.create_campaign(:program, 'bench coupon', 'percent_off', 1000, now() - interval '1 hour',
+                                 NULL, 'BENCH10') AS coupon \gset
+SELECT affiliate.set_campaign_status(:program, :coupon, 'scheduled');
+SELECT affiliate.advance_campaigns() AS campaigns_active;

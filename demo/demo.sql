@@ -9,7 +9,9 @@
 -- certificate verified once certificates are part of the extension; then a
 -- loyalty programme (docs/loyalty.md): points per bill, three tiers members
 -- reach through their bills, lots with different expiries, a rewards catalog
--- and redemptions, one over the HTTP API.
+-- and redemptions, one over the HTTP API; an open fraud flag holding a
+-- commission (docs/fraud.md), promo campaigns (docs/campaigns.md), a
+-- birthday, and the outbox the events filled (docs/notifications.md).
 --
 -- It runs as the superuser that `make demo` connects as; an application back
 -- end would run the same SQL as a login granted affiliate_operator.
@@ -19,13 +21,38 @@ SELECT affiliate.create_program('OTT shop', 'INR',
       "rounding": "half_up", "attribution": "sponsor", "clawback": "negative"}') AS ott \gset
 SELECT affiliate.set_plan(:ott, 'OTT referral', '{3000,1000}', 'profit') AS plan \gset
 
+-- messages (docs/notifications.md): the shop sends WhatsApp messages when a
+-- commission is earned and an e-mail when a payout is paid; new referrals
+-- land in the member app's inbox.  Every event below writes its outbox rows
+-- in its own transaction (NOTIFY affiliate_outbox wakes the senders; see
+-- examples/outbox_sender.py).
+SET request.jwt.claims = '{"sub": "admin:priya"}';
+SELECT affiliate.set_template(:ott, 'commission_earned', 'whatsapp', NULL,
+    'Hi {{member_name}}, you earned ₹{{amount}} (level {{level}}) on order {{order_ref}}. It is paid out after the 24 h hold.') IS NOT NULL AS template;
+SELECT affiliate.set_template(:ott, 'referral_joined', 'in_app', 'New referral',
+    '{{referral_name}} joined {{program_name}} with your code.') IS NOT NULL AS template;
+SELECT affiliate.set_template(:ott, 'payout_paid', 'email', 'Your payout of ₹{{amount}} is on its way',
+    '<p>Hi {{member_name}},</p><p>₹{{amount}} was sent to {{destination}} (reference {{provider_ref}}).</p>') IS NOT NULL AS template;
+RESET request.jwt.claims;
+
 -- the tree: Asha -> Ravi -> (Meena, Kiran); Ravi -> Dev -> Sana
 SELECT affiliate.add_member(:ott, 'tg:1001') AS asha \gset
 SELECT affiliate.add_member(:ott, 'tg:1002', (SELECT code::text FROM affiliate.member WHERE id = :asha)) AS ravi \gset
 SELECT affiliate.add_member(:ott, 'tg:1003', (SELECT code::text FROM affiliate.member WHERE id = :ravi)) AS meena \gset
 SELECT affiliate.add_member(:ott, 'tg:1004', (SELECT code::text FROM affiliate.member WHERE id = :ravi)) AS kiran \gset
-SELECT affiliate.add_member(:ott, 'tg:1005', (SELECT code::text FROM affiliate.member WHERE id = :ravi)) AS dev \gset
-SELECT affiliate.add_member(:ott, 'tg:1006', (SELECT code::text FROM affiliate.member WHERE id = :dev)) AS sana \gset
+SELECT affiliate.add_member(:ott, 'tg:1005', (SELECT code::text FROM affiliate.member WHERE id = :ravi),
+                            'android-7f3a91') AS dev \gset
+-- Sana signs up with Dev's code from Dev's own phone: a self-referral flag
+-- on Dev (docs/fraud.md), raised in the join's transaction; while it is
+-- open, Dev's commissions are not released and he cannot withdraw
+SELECT affiliate.add_member(:ott, 'tg:1006', (SELECT code::text FROM affiliate.member WHERE id = :dev),
+                            'android-7f3a91') AS sana \gset
+
+-- the names the members chose in the app: messages and leaderboards show
+-- them instead of the Telegram ids
+SELECT count(affiliate.set_member_profile(:ott, n.id, n.name, NULL)) AS profiles
+  FROM (VALUES (:asha, 'Asha'), (:ravi, 'Ravi'), (:meena, 'Meena'), (:kiran, 'Kiran'), (:dev, 'Dev'),
+               (:sana, 'Sana')) AS n(id, name);
 
 -- paid orders two and three days ago (so their 24 h hold is over), and today's
 SELECT count(*) AS commissions FROM (
@@ -47,6 +74,13 @@ SELECT count(*) AS imported FROM affiliate.record_conversions(:ott,
        FROM generate_series(1, 40) AS n));
 -- the hourly job (pg_cron runs it once schedule_jobs() is called): due commissions become available
 SELECT affiliate.release_due() AS released;
+\echo 'Open fraud flags (device and IP appear only as keyed hashes) and the commission they hold:'
+SELECT f.id, m.external_id AS member, f.rule, f.status, f.evidence
+  FROM affiliate.fraud_flag f JOIN affiliate.member m ON m.program_id = f.program_id AND m.id = f.member_id
+ WHERE f.program_id = :ott ORDER BY f.id;
+SELECT m.external_id AS beneficiary, c.level, c.amount, c.status, c.hold_until < now() AS hold_over
+  FROM affiliate.commission c JOIN affiliate.member m ON m.program_id = c.program_id AND m.id = c.beneficiary_id
+ WHERE c.program_id = :ott AND c.beneficiary_id = :dev AND c.status = 'pending' ORDER BY c.id;
 
 -- wallets (docs/wallet.md).  Ravi withdraws ₹500 to his UPI id: requested by
 -- his app (the JWT sub names him in the audit log), approved by an admin,
@@ -265,4 +299,60 @@ COMMIT;
 -- soonest-expiring first)
 SELECT affiliate.expire_points(now() + interval '26 days', 10000, :ott) AS lots_expired_in_26_days;
 \echo 'Invariants after loyalty (none broken):'
+SELECT * FROM affiliate.verify(:ott);
+
+-- ---------------------------------------------------------------------------
+-- Promo campaigns (docs/campaigns.md).  Asha, an affiliate, gets a coupon:
+-- 10 % off, 100 uses, one per member; the shop runs welcome credits (₹50 in
+-- asset CREDITS, valid 30 days).  Both are scheduled; the 5-minute job
+-- (advance_campaigns) makes them active once their window opens.
+-- ---------------------------------------------------------------------------
+SET request.jwt.claims = '{"sub": "admin:priya"}';
+SELECT affiliate.create_campaign(:ott, 'Asha''s coupon', 'percent_off', 1000, now() - interval '1 hour',
+                                 now() + interval '30 days', 'ASHA10', :asha, 100, 1, NULL, 'telegram') AS asha10 \gset
+SELECT affiliate.create_campaign(:ott, 'Welcome credits', 'credits', 5000, now() - interval '1 hour',
+                                 now() + interval '14 days', 'WELCOME50', NULL, 500, 1, '30 days', 'instagram') AS welcome \gset
+SELECT affiliate.set_campaign_status(:ott, :asha10, 'scheduled') AS was, affiliate.set_campaign_status(:ott, :welcome, 'scheduled') AS was;
+SELECT affiliate.advance_campaigns() AS campaigns_advanced;
+RESET request.jwt.claims;
+-- Kiran pays for the plan with Asha's coupon (₹13.50 off), and the order's
+-- conversion names the code: Asha is the attributed referrer, not Kiran's
+-- sponsor Ravi.  A retried checkout returns the same redemption.
+SELECT offer_type, discount, replayed FROM affiliate.redeem_promo(:ott, 'asha10', :kiran, 'order-2001', 13500);
+SELECT offer_type, discount, replayed FROM affiliate.redeem_promo(:ott, 'ASHA10', :kiran, 'order-2001', 13500);
+SELECT m.external_id AS beneficiary, c.level, c.amount
+  FROM affiliate.record_conversion(:ott, 'order-2001', :kiran, 12150, 4200, now(), NULL, NULL, 'ASHA10') c
+  JOIN affiliate.member m ON m.program_id = c.program_id AND m.id = c.beneficiary_id;
+-- Meena takes the welcome credits
+SELECT credits, credits_expire_at::date FROM affiliate.redeem_promo(:ott, 'WELCOME50', :meena, 'welcome-tg1003');
+\echo 'Campaigns (affiliate.campaign_stats):'
+SELECT code, status, channel, clicks, redemptions, conversions, revenue FROM affiliate.campaign_stats(:ott) ORDER BY code;
+
+-- ---------------------------------------------------------------------------
+-- Birthdays (docs/notifications.md#birthdays): Meena's is today; the daily
+-- job (queue_birthdays) sends her a WhatsApp message, 50 birthday points and
+-- a personal promo code, once this year however often it runs.
+-- ---------------------------------------------------------------------------
+SET request.jwt.claims = '{"sub": "admin:priya"}';
+SELECT affiliate.set_points_rule(:ott, 'birthday', 50);
+-- and a personal one-use code, ₹50 off, from a template campaign kept in draft
+SELECT affiliate.create_campaign(:ott, 'Birthday treat', 'amount_off', 5000, now(), now() + interval '1 year')
+       AS birthday_treat \gset
+SELECT affiliate.set_birthday_campaign(:ott, :birthday_treat);
+SELECT affiliate.set_template(:ott, 'birthday', 'whatsapp', NULL,
+    'Happy birthday, {{person_name}}! {{points}} points are waiting in your account, and code {{promo_code}} takes ₹50 off your next month.') IS NOT NULL AS template;
+RESET request.jwt.claims;
+SELECT affiliate.set_member_profile(:ott, :meena, 'Meena', (current_date - interval '29 years')::date);
+SELECT affiliate.queue_birthdays(current_date, :ott) AS birthdays_queued;
+SELECT affiliate.queue_birthdays(current_date, :ott) AS birthdays_queued_again;
+
+\echo 'The outbox (docs/notifications.md): the rows the events above wrote, by event and channel:'
+SELECT event, channel, status, count(*) AS messages
+  FROM affiliate.outbox WHERE program_id = :ott GROUP BY 1, 2, 3 ORDER BY 1, 2;
+\echo 'A few of them as a sender reads them (examples/outbox_sender.py claims and marks them):'
+SELECT m.external_id AS member, o.event, o.channel, o.subject, o.body
+  FROM affiliate.outbox o JOIN affiliate.member m ON m.program_id = o.program_id AND m.id = o.member_id
+ WHERE o.program_id = :ott AND o.id IN (SELECT min(id) FROM affiliate.outbox WHERE program_id = :ott GROUP BY event)
+ ORDER BY o.id;
+\echo 'Invariants at the end (none broken):'
 SELECT * FROM affiliate.verify(:ott);

@@ -1557,6 +1557,38 @@ GRANT SELECT ON affiliate.campaign, affiliate.promo_member_use, affiliate.promo_
     affiliate.campaign_conversion TO affiliate_operator;
 
 -- ---------------------------------------------------------------------------
+-- Birthday promo codes (issue 10 §3; src/campaign.c, docs/campaigns.md and
+-- docs/notifications.md).  A program may name a template campaign
+-- (set_birthday_campaign); the daily job queue_birthdays then issues each
+-- birthday a personal code from it (issue_promo_code, source_ref
+-- 'birthday:<member>:<year>' or 'birthday:child:<child>:<year>'), shown in
+-- the message's {{promo_code}}.
+-- ---------------------------------------------------------------------------
+CREATE TABLE affiliate.birthday_policy (
+    program_id   bigint PRIMARY KEY REFERENCES affiliate.program (id),
+    campaign_id  bigint NOT NULL,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (program_id, campaign_id) REFERENCES affiliate.campaign (program_id, id)
+);
+COMMENT ON TABLE affiliate.birthday_policy IS 'Per program: the template campaign of the personal promo codes of birthdays (no row: none).';
+
+CREATE FUNCTION affiliate.set_birthday_campaign(program_id bigint, campaign_id bigint)
+    RETURNS void
+    LANGUAGE c SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'set_birthday_campaign';
+COMMENT ON FUNCTION affiliate.set_birthday_campaign(bigint, bigint) IS
+    'Admin: the template campaign of birthday promo codes (not a personal code, not completed); NULL turns them off; audited.';
+
+ALTER TABLE affiliate.birthday_policy ENABLE ROW LEVEL SECURITY;
+CREATE POLICY operator_all ON affiliate.birthday_policy FOR SELECT TO affiliate_operator USING (true);
+SELECT pg_catalog.pg_extension_config_dump('affiliate.birthday_policy', '');
+REVOKE ALL ON affiliate.birthday_policy FROM PUBLIC;
+REVOKE ALL ON FUNCTION affiliate.set_birthday_campaign(bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate.set_birthday_campaign(bigint, bigint) TO affiliate_operator;
+GRANT SELECT ON affiliate.birthday_policy TO affiliate_operator;
+
+-- ---------------------------------------------------------------------------
 -- Badges, leaderboards and event points (issue 9 §4; src/gamification.c,
 -- docs/gamification.md).  The engines report each event in its own
 -- transaction: the member's metric (referrals, earnings, points, courses,
@@ -3056,3 +3088,25 @@ GRANT EXECUTE ON FUNCTION
     affiliate_api.set_campaign_status(bigint, text),
     affiliate_api.campaign_stats(bigint)
 TO affiliate_admin;
+
+-- the birthday campaign over HTTP (admin; docs/campaigns.md)
+CREATE FUNCTION affiliate_api.set_birthday_campaign(campaign_id bigint)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    err_state pg_catalog.text; err_message pg_catalog.text; err_detail pg_catalog.text; err_hint pg_catalog.text;
+BEGIN
+    PERFORM affiliate.set_birthday_campaign(affiliate.claimed_program(), campaign_id);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
+    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+    PERFORM affiliate.api_error(err_state, err_message, err_detail, err_hint);
+END
+$$;
+COMMENT ON FUNCTION affiliate_api.set_birthday_campaign(bigint) IS
+    'admin: the template campaign of their program''s birthday promo codes (NULL: none).';
+REVOKE ALL ON FUNCTION affiliate_api.set_birthday_campaign(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION affiliate_api.set_birthday_campaign(bigint) TO affiliate_admin;

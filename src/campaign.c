@@ -8,7 +8,10 @@
  *	 affiliate.redeem_promo          a code for an order; idempotent on order_ref
  *	 affiliate.expire_promo_credits  job: take back the credits of expired grants
  *	 affiliate.issue_promo_code      a personal single-use code from a template
+ *	 affiliate.set_birthday_campaign admin: the template of birthday codes; audited
  *
+ * and, for notify.c, the personal promo code of a birthday
+ * (AffBirthdayPromoCode, called by the daily job queue_birthdays);
  * and, for commission.c, the promo code a conversion carries (its campaign's
  * owner becomes the attributed referrer).
  *
@@ -62,6 +65,7 @@ PG_FUNCTION_INFO_V1(advance_campaigns);
 PG_FUNCTION_INFO_V1(redeem_promo);
 PG_FUNCTION_INFO_V1(expire_promo_credits);
 PG_FUNCTION_INFO_V1(issue_promo_code);
+PG_FUNCTION_INFO_V1(set_birthday_campaign);
 
 /* ---------- small helpers ---------- */
 
@@ -1056,4 +1060,127 @@ AffPromoRecord(int64 program_id, int64 conversion_id, bool is_new, int64 campaig
 				 errmsg("conversion \"%s\" was already recorded with different inputs", ref),
 				 errdetail("The promo_code differs from the recorded conversion."),
 				 errhint("A retried webhook must repeat the same inputs; a new order needs a new external_ref.")));
+}
+
+/* ---------- birthday promo codes (notify.c's daily job) ---------- */
+
+/*
+ * affiliate.set_birthday_campaign(program_id bigint, campaign_id bigint)
+ *     RETURNS void
+ *
+ * The template campaign of the program's birthday codes (birthday_policy);
+ * NULL turns birthday codes off.  The campaign must exist in the program
+ * (P0002), must not itself be a personal code (22023) and must not be
+ * completed (55000).  Audited, with the previous campaign.
+ */
+Datum
+set_birthday_campaign(PG_FUNCTION_ARGS)
+{
+	static PlanSlot camp,
+				prev,
+				put,
+				del;
+	int64		program_id = AffArgInt64(fcinfo, 0, "program_id");
+	bool		off = PG_ARGISNULL(1);
+	int64		campaign_id = off ? 0 : PG_GETARG_INT64(1);
+	int64		previous = 0;
+	StringInfoData d;
+
+	AffRequireProgram(program_id, NULL);
+	AffSpiConnect();
+	if (!off)
+	{
+		AffExec(&camp,
+				"SELECT status, template_id IS NOT NULL OR personal_member_id IS NOT NULL "
+				"  FROM affiliate.campaign WHERE program_id = $1 AND id = $2 FOR KEY SHARE",
+				2, (Oid[]) {INT8OID, INT8OID},
+				(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(campaign_id)}, NULL, false, 1);
+		if (SPI_processed == 0)
+			CampaignNotFound(campaign_id, program_id);
+		if (AffGetBool(0, 2, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("campaign " INT64_FORMAT " is a personal code", campaign_id),
+					 errdetail("Birthday codes are issued from a template campaign, not from a personal code.")));
+		if (strcmp(AffGetText(0, 1), "completed") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("campaign " INT64_FORMAT " is completed", campaign_id),
+					 errdetail("Personal codes are issued from a campaign that is not completed.")));
+	}
+	/* the previous campaign, locked: changes of one program's policy serialise */
+	AffExec(&prev,
+			"SELECT campaign_id FROM affiliate.birthday_policy WHERE program_id = $1 FOR UPDATE",
+			1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(program_id)}, NULL, false, 1);
+	if (SPI_processed == 1)
+		previous = AffGetInt64(0, 1, NULL);
+	if (off)
+		AffExec(&del, "DELETE FROM affiliate.birthday_policy WHERE program_id = $1",
+				1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(program_id)}, NULL, false, 0);
+	else
+		AffExec(&put,
+				"INSERT INTO affiliate.birthday_policy (program_id, campaign_id) VALUES ($1, $2) "
+				"ON CONFLICT (program_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id, "
+				"  updated_at = pg_catalog.now()",
+				2, (Oid[]) {INT8OID, INT8OID},
+				(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(campaign_id)}, NULL, false, 0);
+	initStringInfo(&d);
+	appendStringInfoString(&d, "{\"campaign_id\": ");
+	if (off)
+		appendStringInfoString(&d, "null");
+	else
+		appendStringInfo(&d, INT64_FORMAT, campaign_id);
+	appendStringInfoString(&d, ", \"previous\": ");
+	if (previous == 0)
+		appendStringInfoString(&d, "null");
+	else
+		appendStringInfo(&d, INT64_FORMAT, previous);
+	appendStringInfoChar(&d, '}');
+	AffAudit(program_id, "set_birthday_campaign", AffJsonbOf(&d));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * The personal promo code of a birthday, or NULL.  Inside SPI.
+ *
+ * When the program has a birthday campaign (birthday_policy), issue a code
+ * from it with affiliate.issue_promo_code to the member (a child's birthday:
+ * to the parent member), source_ref 'birthday:<member>:<year>' or
+ * 'birthday:child:<child>:<year>' (idempotent: a second call returns the
+ * same code).  The template is locked first (FOR NO KEY UPDATE, as
+ * issue_promo_code does), so its status cannot change before the code is
+ * issued; a template that is no longer usable gives no code instead of
+ * failing the job: paused, completed, or scheduled/active with its window
+ * ended (advance_campaigns is about to complete it).  A draft template
+ * never ends: it is a pure template, its window only the length of the
+ * codes' validity.
+ */
+char *
+AffBirthdayPromoCode(int64 program_id, int64 member_id, int64 child_id, int year)
+{
+	static PlanSlot tmpl,
+				issue;
+	int64		campaign_id;
+	char	   *ref;
+
+	AffExec(&tmpl,
+			"SELECT c.id, c.status IN ('paused', 'completed') "
+			"       OR (c.status IN ('scheduled', 'active') AND c.ends_at IS NOT NULL "
+			"           AND c.ends_at <= pg_catalog.now()) "
+			"  FROM affiliate.birthday_policy p "
+			"  JOIN affiliate.campaign c ON c.program_id = p.program_id AND c.id = p.campaign_id "
+			" WHERE p.program_id = $1 FOR NO KEY UPDATE OF c",
+			1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(program_id)}, NULL, false, 1);
+	if (SPI_processed == 0 || AffGetBool(0, 2, NULL))
+		return NULL;
+	campaign_id = AffGetInt64(0, 1, NULL);
+	ref = child_id != 0
+		? psprintf("birthday:child:" INT64_FORMAT ":%d", child_id, year)
+		: psprintf("birthday:" INT64_FORMAT ":%d", member_id, year);
+	AffExec(&issue, "SELECT affiliate.issue_promo_code($1, $2, $3, $4)",
+			4, (Oid[]) {INT8OID, INT8OID, INT8OID, TEXTOID},
+			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(campaign_id), Int64GetDatum(member_id),
+			CStringGetTextDatum(ref)}, NULL, false, 1);
+	return AffGetText(0, 1);
 }

@@ -1071,25 +1071,6 @@ remove_member_child(PG_FUNCTION_ARGS)
 }
 
 /*
- * The personal promo code of a birthday, or NULL.
- *
- * HOOK (campaigns): when the program names a birthday campaign, issue the
- * member a code here with affiliate.issue_promo_code(program_id,
- * campaign_id, member_id, source_ref) and source_ref
- * 'birthday:<member>:<child or 0>:<year>' (idempotent), and return it; the
- * message's {{promo_code}} shows it.  Until then there is none.
- */
-static char *
-BirthdayPromoCode(int64 program_id, int64 member_id, int64 child_id, int year)
-{
-	(void) program_id;
-	(void) member_id;
-	(void) child_id;
-	(void) year;
-	return NULL;
-}
-
-/*
  * affiliate.queue_birthdays(as_of date DEFAULT current_date, program_id
  *     bigint DEFAULT NULL) RETURNS integer
  *
@@ -1098,7 +1079,9 @@ BirthdayPromoCode(int64 program_id, int64 member_id, int64 child_id, int year)
  * members and their children, once per person and year (birthday_sent).
  * The member's own birthday also earns the points of the program's
  * 'birthday' points rule (award_points, source_ref
- * 'birthday:<member>:<year>').  Every program (the daily job) or one.
+ * 'birthday:<member>:<year>').  With a birthday campaign (campaign.c,
+ * AffBirthdayPromoCode) the message carries a personal promo code.  Every
+ * program (the daily job) or one.
  */
 Datum
 queue_birthdays(PG_FUNCTION_ARGS)
@@ -1202,7 +1185,7 @@ queue_birthdays(PG_FUNCTION_ARGS)
 							CStringGetTextDatum(psprintf("birthday:" INT64_FORMAT ":%d", mid[i], year))},
 						NULL, false, 0);
 		}
-		promo = BirthdayPromoCode(pid[i], mid[i], cid[i], year);
+		promo = AffBirthdayPromoCode(pid[i], mid[i], cid[i], year);
 		VarSet(&v, "person_name", name[i]);
 		VarSet(&v, "relation", cid[i] ? "child" : "self");
 		VarInt(&v, "age", year - born[i]);

@@ -410,6 +410,11 @@ extern void AffPromoResolve(int64 program_id, const char *code, int64 *campaign_
 extern void AffPromoRecord(int64 program_id, int64 conversion_id, bool is_new,
 						   int64 campaign_id, int64 referrer_id, const char *ref);
 
+/* the personal promo code of a birthday (the program's birthday campaign),
+ * or NULL: no birthday campaign, or it is paused, completed or past its end;
+ * inside SPI (notify.c) */
+extern char *AffBirthdayPromoCode(int64 program_id, int64 member_id, int64 child_id, int year);
+
 /* ---------- badges, leaderboards, event points (gamification.c) ---------- */
 
 /*

@@ -294,6 +294,12 @@ SELECT affiliate.mark_sent(c.program_id, c.id) FROM affiliate.claim_outbox('sms'
 SELECT affiliate.set_member_profile(:p1, m.id, 'Ott Four', (current_date - interval '30 years')::date),
        affiliate.add_member_child(:p1, m.id, 'Kid', (current_date - interval '5 years')::date) IS NOT NULL AS child
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';
+-- birthday promo codes (0.6.0): a draft template campaign names the
+-- birthday codes (birthday_policy); the job issues ott:4 and ott:4's child
+-- personal codes from it
+SELECT affiliate.create_campaign(:p1, 'Birthday gift', 'amount_off', 300, now(), now() + interval '30 days',
+                                 'OTT-BDAY') AS bday_campaign \gset
+SELECT affiliate.set_birthday_campaign(:p1, :bday_campaign);
 SELECT affiliate.queue_birthdays(current_date, :p1) AS birthdays;
 SELECT affiliate.award_points(:p1, m.id, 30, 'expiring soon', now() + interval '3 days') IS NOT NULL AS awarded
   FROM affiliate.member m WHERE m.program_id = :p1 AND m.external_id = 'ott:4';

@@ -45,6 +45,8 @@ SELECT functions_are('affiliate_api', ARRAY[
     -- promo campaigns (0.6.0, test/pgtap/campaigns_api.sql)
     'promo_offer', 'redeem_promo', 'my_promo_redemptions', 'create_campaign', 'set_campaign_status',
     'campaign_stats',
+    -- birthday promo codes (0.6.0, test/pgtap/birthday_promo_api.sql)
+    'set_birthday_campaign',
     -- badges and leaderboards (0.6.0, test/pgtap/gamification_api.sql)
     'leaderboard', 'my_badges', 'set_my_profile', 'set_badge_rule', 'set_badge_rule_active', 'badge_rules',
     'member_badges', 'increment_counter']);
@@ -130,10 +132,11 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.o
                 'record_click', 'record_conversion', 'refund_bill', 'refund_conversion', 'reject_withdrawal',
                 'remove_template', 'resolve_fraud_flag', 'review_tiers', 'revoke_certificate', 'rewards',
                 'rotate_signing_key', 'run_fraud_checks', 'set_badge_rule', 'set_badge_rule_active',
-                'set_campaign_status', 'set_member_status', 'set_member_tier', 'set_plan', 'set_points_policy',
-                'set_points_rule', 'set_published', 'set_reward', 'set_template', 'set_tier',
-                'set_tier_policy', 'templates', 'unblock_member', 'update_program_settings', 'verify',
-                'verify_certificate', 'withdrawal_queue', 'withdrawal_totals'],
+                'set_birthday_campaign', 'set_campaign_status', 'set_member_status', 'set_member_tier',
+                'set_plan', 'set_points_policy', 'set_points_rule', 'set_published', 'set_reward',
+                'set_template', 'set_tier', 'set_tier_policy', 'templates', 'unblock_member',
+                'update_program_settings', 'verify', 'verify_certificate', 'withdrawal_queue',
+                'withdrawal_totals'],
           'affiliate_admin executes the admin and anon functions only');
 
 -- SELECT on views and tables, per role; nobody writes them directly

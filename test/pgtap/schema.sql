@@ -40,6 +40,8 @@ SELECT tables_are('affiliate', ARRAY['program', 'audit_log', 'account', 'journal
                                      -- 0.6.0: promo campaigns
                                      'campaign', 'promo_member_use', 'promo_redemption',
                                      'campaign_conversion',
+                                     -- 0.6.0: birthday promo codes
+                                     'birthday_policy',
                                      -- 0.6.0: badges and leaderboards
                                      'leaderboard_entry', 'badge_rule', 'member_badge', 'counter_increment']);
 
@@ -82,7 +84,9 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                   FROM pg_constraint WHERE contype = 'f' AND connamespace = 'affiliate'::regnamespace
                  ORDER BY 1),
           ARRAY['affiliate.assessment -> affiliate.course_module', 'affiliate.assessment -> affiliate.member',
-                'affiliate.balance_checkpoint -> affiliate.account', 'affiliate.birthday_sent -> affiliate.member',
+                'affiliate.balance_checkpoint -> affiliate.account',
+                'affiliate.birthday_policy -> affiliate.campaign', 'affiliate.birthday_policy -> affiliate.program',
+                'affiliate.birthday_sent -> affiliate.member',
                 'affiliate.campaign -> affiliate.campaign', 'affiliate.campaign -> affiliate.member',
                 'affiliate.campaign -> affiliate.member',
                 'affiliate.certificate -> affiliate.signing_key',
@@ -99,7 +103,7 @@ SELECT is(ARRAY(SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass
                 'affiliate.signing_key -> affiliate.program', 'affiliate.tier_member -> affiliate.tier',
                 'affiliate.topic -> affiliate.course_module', 'affiliate.topic_progress -> affiliate.enrollment',
                 'affiliate.topic_progress -> affiliate.topic', 'affiliate.withdrawal -> affiliate.member'],
-          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier, a redemption''s reward and a campaign''s owner, personal member and template; a member''s children and birthdays, an expiry notice''s lot; a fraud flag''s member (flags are rare); a badge''s rule');
+          'the foreign keys: checkpoints, sponsors, plans, secrets, refunds, withdrawals; 0.5.0 the course tables (written rarely, by their own calls), signing keys and the certificates'' keys; 0.6.0 a bill''s lot, a refund''s bill, a member''s tier, a redemption''s reward and a campaign''s owner, personal member and template; a member''s children and birthdays, an expiry notice''s lot; a fraud flag''s member (flags are rare); a program''s birthday campaign; a badge''s rule');
 -- 0.3.0: withdrawals belong to members of the same program
 SELECT fk_ok('affiliate', 'withdrawal', ARRAY['program_id', 'member_id'],
              'affiliate', 'member', ARRAY['program_id', 'id']);
