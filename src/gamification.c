@@ -120,8 +120,8 @@ GamifyInstalled(void)
 /*
  * Award every active badge rule whose metric is one of the events' (with a
  * positive delta) and whose threshold the member's all-time value reached,
- * unless the member holds it.  The one place a badge is awarded (a
- * notification hook of issue 10 goes in the loop below).  Inside SPI.
+ * unless the member holds it.  The one place a badge is awarded; each
+ * award sends the badge_earned notification.  Inside SPI.
  */
 static void
 AwardBadges(int64 program_id, Datum members, Datum metrics, Datum deltas)
@@ -146,12 +146,8 @@ AwardBadges(int64 program_id, Datum members, Datum metrics, Datum deltas)
 			"RETURNING member_id, rule_id",
 			4, (Oid[]) {INT8OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID},
 			(Datum[]) {Int64GetDatum(program_id), members, metrics, deltas}, NULL, false, 0);
-
-	/*
-	 * The badges just awarded are the RETURNING rows (member_id, rule_id)
-	 * in SPI_tuptable: a "badge earned" notification (issue 10) is sent for
-	 * each of them here.
-	 */
+	/* the badges just awarded: a badge_earned message each (notify.c) */
+	AffNotifyBadges(program_id, SPI_tuptable, SPI_processed);
 }
 
 /*

@@ -459,6 +459,47 @@ AffNotifyCommissionRows(SPITupleTable *tt, uint64 n, AffEvent ev)
 	SPI_finish();
 }
 
+/*
+ * badge_earned: the badges just awarded, rows (member_id, rule_id) of
+ * program_id in tt (gamification.c's AwardBadges).
+ */
+void
+AffNotifyBadges(int64 program_id, SPITupleTable *tt, uint64 n)
+{
+	static PlanSlot slot;
+	int64	   *member;
+	int64	   *rule;
+	int			nt;
+
+	if (n == 0)
+		return;
+	member = palloc(sizeof(int64) * n);
+	rule = palloc(sizeof(int64) * n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		member[i] = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		rule[i] = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+	}
+	AffSpiConnect();
+	(void) LoadTemplates(program_id, AFF_EV_BADGE_EARNED, &nt);
+	for (uint64 i = 0; nt > 0 && i < n; i++)
+	{
+		Vars		v = {0};
+
+		AffExec(&slot, "SELECT name, level FROM affiliate.badge_rule WHERE program_id = $1 AND id = $2",
+				2, (Oid[]) {INT8OID, INT8OID},
+				(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(rule[i])}, NULL, false, 1);
+		if (SPI_processed != 1)
+			continue;
+		VarSet(&v, "badge_name", AffGetText(0, 1));
+		VarSet(&v, "badge_level", AffGetText(0, 2));
+		NotifyOne(program_id, member[i], AFF_EV_BADGE_EARNED, &v);
+	}
+	SPI_finish();
+}
+
 /* referral_joined: tell the new member's sponsor */
 void
 AffNotifyReferralJoined(int64 program_id, int64 member_id)

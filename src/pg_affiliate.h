@@ -390,6 +390,8 @@ extern void AffNotifyWithdrawal(int64 program_id, int64 withdrawal_id, const cha
 extern void AffNotifyTierChange(int64 program_id, int64 member_id, int64 from_tier, int64 to_tier,
 								const char *reason);
 extern void AffNotifyCertificate(int64 program_id, const char *number);
+/* badges just awarded: rows (member_id, rule_id) of program_id */
+extern void AffNotifyBadges(int64 program_id, SPITupleTable *tt, uint64 n);
 /* ---------- fraud rules and flags (fraud.c) ---------- */
 
 /* the schema has the fraud tables and settings (0.6.0 and later) */

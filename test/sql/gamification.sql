@@ -336,3 +336,18 @@ UPDATE affiliate.leaderboard_entry SET value = value + 1
  WHERE program_id = :p AND member_id = :asha AND metric = 'earnings' AND period = 'day' AND period_start = '2026-01-31';
 SELECT invariant FROM affiliate.verify(:p) ORDER BY 1;
 ROLLBACK;
+
+-- a badge earned sends the badge_earned message (docs/notifications.md) in
+-- the event's transaction: a rule on a counter crossed by one increment
+SELECT affiliate.set_template(:p, 'badge_earned', 'in_app', 'New badge',
+                              '{{member_name}} earned {{badge_name}} ({{badge_level}})') IS NOT NULL AS template;
+SELECT affiliate.set_badge_rule(:p, 'Chatty', 'counter:messages', 3, 'bronze') AS r_chatty \gset
+SELECT affiliate.increment_counter(:p, :ravi, 'messages', 2, 'msg-1') AS ravi_messages;
+SELECT count(*) AS badge_messages_before FROM affiliate.outbox WHERE program_id = :p AND event = 'badge_earned';
+SELECT affiliate.increment_counter(:p, :ravi, 'messages', 1, 'msg-2') AS ravi_messages;
+SELECT o.member_id = :ravi AS to_ravi, o.channel, o.subject, o.body, o.payload->>'badge_level' AS level
+  FROM affiliate.outbox o WHERE o.program_id = :p AND o.event = 'badge_earned';
+-- the badge is awarded once: more messages, no second message
+SELECT affiliate.increment_counter(:p, :ravi, 'messages', 5, 'msg-3') AS ravi_messages;
+SELECT count(*) AS badge_messages FROM affiliate.outbox WHERE program_id = :p AND event = 'badge_earned';
+SELECT * FROM affiliate.verify(:p);
