@@ -11,7 +11,8 @@
 -- reach through their bills, lots with different expiries, a rewards catalog
 -- and redemptions, one over the HTTP API; an open fraud flag holding a
 -- commission (docs/fraud.md), promo campaigns (docs/campaigns.md), a
--- birthday, and the outbox the events filled (docs/notifications.md).
+-- birthday, badges and leaderboards (docs/gamification.md), and the outbox
+-- the events filled (docs/notifications.md).
 --
 -- It runs as the superuser that `make demo` connects as; an application back
 -- end would run the same SQL as a login granted affiliate_operator.
@@ -33,6 +34,13 @@ SELECT affiliate.set_template(:ott, 'referral_joined', 'in_app', 'New referral',
     '{{referral_name}} joined {{program_name}} with your code.') IS NOT NULL AS template;
 SELECT affiliate.set_template(:ott, 'payout_paid', 'email', 'Your payout of ₹{{amount}} is on its way',
     '<p>Hi {{member_name}},</p><p>₹{{amount}} was sent to {{destination}} (reference {{provider_ref}}).</p>') IS NOT NULL AS template;
+-- badges (docs/gamification.md), awarded in the transaction of the event
+-- that crosses the threshold, with an in-app message
+SELECT affiliate.set_badge_rule(:ott, 'First referral sale', 'referrals', 1, 'bronze') AS badge;
+SELECT affiliate.set_badge_rule(:ott, 'Rising earner', 'earnings', 10000, 'silver') AS badge;
+SELECT affiliate.set_badge_rule(:ott, 'Top earner', 'earnings', 50000, 'gold') AS badge;
+SELECT affiliate.set_template(:ott, 'badge_earned', 'in_app', 'New badge',
+    'You earned the {{badge_level}} badge {{badge_name}}.') IS NOT NULL AS template;
 RESET request.jwt.claims;
 
 -- the tree: Asha -> Ravi -> (Meena, Kiran); Ravi -> Dev -> Sana
@@ -345,6 +353,27 @@ RESET request.jwt.claims;
 SELECT affiliate.set_member_profile(:ott, :meena, 'Meena', (current_date - interval '29 years')::date);
 SELECT affiliate.queue_birthdays(current_date, :ott) AS birthdays_queued;
 SELECT affiliate.queue_birthdays(current_date, :ott) AS birthdays_queued_again;
+
+-- ---------------------------------------------------------------------------
+-- Leaderboards (docs/gamification.md): kept up to date by every conversion,
+-- refund, bill and certificate; a top-10 read is an index scan.  The member
+-- app shows this month's by earnings, with the names members chose.
+-- ---------------------------------------------------------------------------
+\echo 'Leaderboard: earnings this month (paise; GET /rpc/leaderboard with the site token):'
+BEGIN;
+SET LOCAL ROLE affiliate_anon;
+SELECT set_config('request.jwt.claims', json_build_object('role', 'affiliate_anon', 'program', :ott)::text,
+                  true) \g /dev/null
+SELECT * FROM affiliate_api.leaderboard('earnings', 'month');
+COMMIT;
+\echo 'Leaderboard: converted referrals, all time:'
+SELECT rank, display_name, value FROM affiliate.leaderboard(:ott, 'referrals', 'all');
+\echo 'Leaderboard: loyalty points earned this week:'
+SELECT rank, display_name, value FROM affiliate.leaderboard(:ott, 'points', 'week');
+\echo 'Badges:'
+SELECT m.display_name, b.name, b.level, b.value, b.awarded_at::date
+  FROM affiliate.member m CROSS JOIN LATERAL affiliate.member_badges(:ott, m.id) b
+ WHERE m.program_id = :ott ORDER BY m.id, b.threshold;
 
 \echo 'The outbox (docs/notifications.md): the rows the events above wrote, by event and channel:'
 SELECT event, channel, status, count(*) AS messages
