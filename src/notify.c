@@ -17,8 +17,9 @@
  * probe, remembered for the rest of the statement when the answer is no), so
  * a program without templates pays next to nothing; otherwise every template
  * of the event is rendered (template.c) into one outbox row per channel, and
- * NOTIFY affiliate_outbox is sent with payload "<program id>:<channel>"
- * (delivered at commit, so a listener never sees an uncommitted row).
+ * for the channels senders claim NOTIFY affiliate_outbox is sent with payload
+ * "<program id>:<channel>" (delivered at commit, so a listener never sees an
+ * uncommitted row; pg_affiliate.outbox_notify = off leaves it out).
  *
  * Outbox rows of channel in_app are the members' inbox: they are delivered
  * when written (status sent) and read with affiliate.notifications().  Rows
@@ -281,7 +282,9 @@ WriteMessages(int64 program_id, int64 member_id, int ev, Template *t, int nt, Va
 					subject ? CStringGetTextDatum(subject) : (Datum) 0, CStringGetTextDatum(body),
 					JsonbPGetDatum(payload_jb)},
 				subject ? "       " : "    n  ", false, 0);
-		Async_Notify("affiliate_outbox", psprintf(INT64_FORMAT ":%s", program_id, t[i].channel));
+		/* a wake-up for the senders (in_app rows are delivered already) */
+		if (affiliate_outbox_notify && strcmp(t[i].channel, "in_app") != 0)
+			Async_Notify("affiliate_outbox", psprintf(INT64_FORMAT ":%s", program_id, t[i].channel));
 	}
 }
 

@@ -21,6 +21,7 @@ int			affiliate_checkpoint_interval = 1000;
 
 /* proxies in front of PostgREST that append to X-Forwarded-For */
 int			affiliate_trusted_proxies = 1;
+bool		affiliate_outbox_notify = true;
 
 /* the file of the root key that seals stored secret keys ('' = none) */
 char	   *affiliate_root_key_file = NULL;
@@ -54,6 +55,16 @@ _PG_init(void)
 							1, 0, 10,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_affiliate.outbox_notify",
+							 "Send NOTIFY affiliate_outbox when an event writes outbox rows for senders.",
+							 "PostgreSQL serialises the commits of all transactions that sent a NOTIFY; "
+							 "off: events write their outbox rows without it and senders poll claim_outbox(). "
+							 "In-app rows never notify (no sender claims them).",
+							 &affiliate_outbox_notify,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	/*
 	 * The root key file: a PGC_POSTMASTER variable, which PostgreSQL lets a

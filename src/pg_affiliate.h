@@ -25,6 +25,7 @@
 /* ---------- GUCs (pg_affiliate.c) ---------- */
 extern int	affiliate_checkpoint_interval;
 extern int	affiliate_trusted_proxies;
+extern bool affiliate_outbox_notify;
 extern char *affiliate_root_key_file;
 
 /* ---------- SPI helpers (spi_util.c) ---------- */
