@@ -18,7 +18,8 @@
 #      BENCH_RELEASE due commissions (default 1 000 000) by BENCH_RELEASE_JOBS
 #      release_due jobs at once (default: one per core; the job is SKIP
 #      LOCKED and made to run concurrently); the downline count of the root's
-#      subtree (20 runs, median, right after the load); backend memory over
+#      subtree (20 runs, median, right after the load); the top-10
+#      leaderboard by earnings (20 runs, median); backend memory over
 #      BENCH_MEMORY_CONVERSIONS conversions in one session (default 1 000 000);
 #   4. verify() over everything the bench wrote: it must be empty;
 #   5. the table, printed and written to bench/results.md.
@@ -220,6 +221,11 @@ AFTER=$(q -c "SELECT count(*) FROM affiliate.commission WHERE status = 'pending'
 PENDING=$((BEFORE - AFTER))
 echo "released $PENDING commissions in $RELEASE_S s ($AFTER still pending)"
 
+section "leaderboard: top 10 by earnings (this month and all time, 20 runs, median)"
+LB_ENTRIES=$(q -c "SELECT count(*) FROM affiliate.leaderboard_entry WHERE program_id = 1 AND metric = 'earnings' AND period = 'all'")
+LB_MS=$(q -f "$ROOT/bench/leaderboard.sql")
+echo "leaderboard over $LB_ENTRIES members with earnings: median $LB_MS ms"
+
 section "backend memory over $MEMORY_CONVERSIONS conversions in one session"
 MEM=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -v n="$MEMORY_CONVERSIONS" -v members="$MEMBERS" \
       -f "$ROOT/bench/memory.sql")
@@ -271,6 +277,7 @@ RW=$(ratio "$WD" "$TPCB"); RA=$(ratio "$ADDM" "$TPCB")
     echo "| withdrawals/s (request + approve + complete) | $WD /s | $RW | ≥ 0.5 × TPC-B | $(mark "$RW" '>=' 0.5) | $(work withdrawals) |"
     echo "| add_member/s with materialised upline | $ADDM /s | $RA | ≥ 1.0 × TPC-B | $(mark "$RA" '>=' 1.0) | $(work add_member) |"
     echo "| downline count of a $SUBTREE-member subtree, median of 20 | $DOWNLINE_MS ms | | ≤ 50 ms | $(mark "$DOWNLINE_MS" '<=' 50) | |"
+    echo "| leaderboard top 10 by earnings over $LB_ENTRIES members, median of 20 | $LB_MS ms | | | | |"
     echo "| backend memory growth over $MEMORY_CONVERSIONS conversions (RssAnon) | $((GROWTH_KB / 1024)) MB ($GROWTH_KB kB) | | ≤ 10 MB | $(mark "$GROWTH_KB" '<=' 10240) | |"
     echo "| conversions/s, 2-level plan, with an in-app template (2 outbox rows each) | $CONV2N /s | $R2N | | | $(work conv2n) |"
     echo "| bills/s, record_bill (points lot, ledger, tier check) | $BILL /s | $RB | | | $(work bills) |"
