@@ -86,23 +86,6 @@ CodeNotFound(const char *code, int64 program_id)
 			 errmsg("promo code \"%s\" does not exist in program " INT64_FORMAT, code, program_id)));
 }
 
-/* a member of the program (P0002 otherwise); inside SPI */
-static void
-RequireMember(int64 program_id, int64 member_id, const char *what)
-{
-	static PlanSlot slot;
-
-	AffExec(&slot, "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2",
-			2, (Oid[]) {INT8OID, INT8OID},
-			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(member_id)}, NULL, false, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
-						member_id, program_id),
-				 errdetail("It is named as the %s.", what)));
-}
-
 /*
  * A promo code as given: 3 to 32 characters, a letter or digit first, then
  * letters, digits, '-' or '_' (22023).  Codes are compared case-insensitively.
@@ -123,19 +106,6 @@ CheckCode(const char *code)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid promo code"),
 				 errdetail("A promo code is 3 to 32 characters: a letter or a digit, then letters, digits, hyphens or underscores.")));
-}
-
-/* a campaign time: finite, within AFF_MAX_YEARS of now (22023) */
-static void
-CheckTime(TimestampTz at, const char *name)
-{
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	int64		span = (int64) AFF_MAX_YEARS * DAYS_PER_YEAR * USECS_PER_DAY;
-
-	if (TIMESTAMP_NOT_FINITE(at) || at < now - span || at > now + span)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite time within %d years of now", name, AFF_MAX_YEARS)));
 }
 
 static bool
@@ -218,10 +188,10 @@ create_campaign(PG_FUNCTION_ARGS)
 				 errhint("An offer type is percent_off, amount_off, credits or trial_days.")));
 	CheckValue(offer_type, value);
 	if (has_start)
-		CheckTime(starts_at, "starts_at");
+		AffCheckTimeWithinYears(starts_at, "starts_at");
 	if (has_end)
 	{
-		CheckTime(ends_at, "ends_at");
+		AffCheckTimeWithinYears(ends_at, "ends_at");
 		if (ends_at <= starts_at)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -253,7 +223,7 @@ create_campaign(PG_FUNCTION_ARGS)
 	AffRequireProgram(program_id, NULL);
 	AffSpiConnect();
 	if (has_owner)
-		RequireMember(program_id, owner_id, "campaign owner");
+		AffRequireMember(program_id, owner_id, false, "campaign owner");
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(program_id);
@@ -927,7 +897,7 @@ issue_promo_code(PG_FUNCTION_ARGS)
 
 	AffRequireProgram(program_id, NULL);
 	AffSpiConnect();
-	RequireMember(program_id, member_id, "holder of the personal code");
+	AffRequireMember(program_id, member_id, false, "holder of the personal code");
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(campaign_id);
 	values[2] = Int64GetDatum(member_id);

@@ -120,47 +120,65 @@ GamifyInstalled(void)
 /*
  * Award every active badge rule whose metric is one of the events' (with a
  * positive delta) and whose threshold the member's all-time value reached,
- * unless the member holds it.  The one place a badge is awarded; each
- * award sends the badge_earned notification.  Inside SPI.
+ * unless the member holds it.  The all-time values are the ones the
+ * leaderboard upsert just returned (no look-up).  The one place a badge is
+ * awarded; each award sends the badge_earned notification.  Inside SPI.
  */
 static void
-AwardBadges(int64 program_id, Datum members, Datum metrics, Datum deltas)
+AwardBadges(int64 program_id, Datum members, Datum metrics, Datum values)
 {
 	static PlanSlot ins;
 
 	AffExec(&ins,
 			"INSERT INTO affiliate.member_badge (program_id, member_id, rule_id, value, threshold) "
-			"SELECT $1, d.member_id, r.id, e.value, r.threshold "
-			"  FROM (SELECT DISTINCT u.member_id, u.metric "
-			"          FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::text[]), "
-			"                          pg_catalog.unnest($4::bigint[])) AS u(member_id, metric, delta) "
-			"         WHERE u.delta > 0) d "
-			"  CROSS JOIN LATERAL (SELECT l.value FROM affiliate.leaderboard_entry l "
-			"        WHERE l.program_id = $1 AND l.metric = d.metric AND l.period = 'all' "
-			"          AND l.period_start = '-infinity' AND l.member_id = d.member_id LIMIT 1) e "
+			"SELECT $1, u.member_id, r.id, u.value, r.threshold "
+			"  FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::text[]), "
+			"                  pg_catalog.unnest($4::bigint[])) AS u(member_id, metric, value) "
 			"  CROSS JOIN LATERAL (SELECT b.id, b.threshold FROM affiliate.badge_rule b "
-			"        WHERE b.program_id = $1 AND b.metric = d.metric AND b.active "
-			"          AND b.threshold <= e.value OFFSET 0) r "
-			" ORDER BY d.member_id, r.id "
+			"        WHERE b.program_id = $1 AND b.metric = u.metric AND b.active "
+			"          AND b.threshold <= u.value OFFSET 0) r "
+			" ORDER BY u.member_id, r.id "
 			"ON CONFLICT (program_id, member_id, rule_id) DO NOTHING "
 			"RETURNING member_id, rule_id",
 			4, (Oid[]) {INT8OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID},
-			(Datum[]) {Int64GetDatum(program_id), members, metrics, deltas}, NULL, false, 0);
+			(Datum[]) {Int64GetDatum(program_id), members, metrics, values}, NULL, false, 0);
 	/* the badges just awarded: a badge_earned message each (notify.c) */
 	AffNotifyBadges(program_id, SPI_tuptable, SPI_processed);
 }
 
+/* does the program have an active badge rule?  Inside SPI. */
+static bool
+HasBadgeRules(int64 program_id)
+{
+	static PlanSlot slot;
+
+	AffExec(&slot, "SELECT 1 FROM affiliate.badge_rule WHERE program_id = $1 AND active LIMIT 1",
+			1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(program_id)}, NULL, true, 1);
+	return SPI_processed > 0;
+}
+
 /*
  * Add n events (member, metric, delta, time) to the leaderboard rows of
- * their periods, then award the badges they crossed.  Rows are written in
- * key order.  The period start is affiliate.leaderboard_period_start()
- * written out (a SQL function call per row cost more than the upsert).
- * Inside SPI.
+ * their periods, then award the badges they crossed: for each (member,
+ * metric) whose summed delta is positive, its new all-time value (returned
+ * by the upsert) against the program's rules, when it has any.  Rows are
+ * written in key order.  The period start is
+ * affiliate.leaderboard_period_start() written out (a SQL function call per
+ * row cost more than the upsert).  Inside SPI.
  */
 static void
 ApplyEvents(int64 program_id, Datum members, Datum metrics, Datum deltas, Datum ats)
 {
 	static PlanSlot up;
+	uint64		n;
+	Datum	   *bm,
+			   *bk,
+			   *bv,
+			   *im,
+			   *ik,
+			   *id;
+	int			nb = 0,
+				ni;
 
 	AffExec(&up,
 			"INSERT INTO affiliate.leaderboard_entry AS e "
@@ -177,10 +195,45 @@ ApplyEvents(int64 program_id, Datum members, Datum metrics, Datum deltas, Datum 
 			"HAVING pg_catalog.sum(u.delta) <> 0 "
 			" ORDER BY u.member_id, u.metric, p.period, start "
 			"ON CONFLICT (program_id, metric, period, period_start, member_id) "
-			"DO UPDATE SET value = e.value + EXCLUDED.value, updated_at = pg_catalog.now()",
+			"DO UPDATE SET value = e.value + EXCLUDED.value, updated_at = pg_catalog.now() "
+			"RETURNING e.member_id, e.metric, e.value, e.period = 'all'",
 			5, (Oid[]) {INT8OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID},
 			(Datum[]) {Int64GetDatum(program_id), members, metrics, deltas, ats}, NULL, false, 0);
-	AwardBadges(program_id, members, metrics, deltas);
+	n = SPI_processed;
+	if (n == 0)
+		return;
+	deconstruct_array(DatumGetArrayTypeP(members), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &im, NULL, &ni);
+	deconstruct_array(DatumGetArrayTypeP(metrics), TEXTOID, -1, false, TYPALIGN_INT, &ik, NULL, &ni);
+	deconstruct_array(DatumGetArrayTypeP(deltas), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &id, NULL, &ni);
+	bm = palloc(sizeof(Datum) * n);
+	bk = palloc(sizeof(Datum) * n);
+	bv = palloc(sizeof(Datum) * n);
+	for (uint64 r = 0; r < n; r++)
+	{
+		int64		member;
+		char	   *metric;
+		int64		sum = 0;
+
+		if (!AffGetBool(r, 4, NULL))
+			continue;			/* the day, week and month rows */
+		member = AffGetInt64(r, 1, NULL);
+		metric = AffGetText(r, 2);
+		/* only a positive event awards: the member's summed delta on it */
+		for (int i = 0; i < ni; i++)
+			if (DatumGetInt64(im[i]) == member && strcmp(TextDatumGetCString(ik[i]), metric) == 0)
+				sum += DatumGetInt64(id[i]);
+		if (sum <= 0)
+			continue;
+		bm[nb] = Int64GetDatum(member);
+		bk[nb] = CStringGetTextDatum(metric);
+		bv[nb] = Int64GetDatum(AffGetInt64(r, 3, NULL));
+		nb++;
+	}
+	if (nb > 0 && HasBadgeRules(program_id))
+		AwardBadges(program_id, ArrayOf(bm, nb, INT8OID), ArrayOf(bk, nb, TEXTOID),
+					ArrayOf(bv, nb, INT8OID));
 }
 
 /*
@@ -486,21 +539,6 @@ AffGamifyCourseCompleted(int64 program_id, int64 member_id, int64 course_id)
 
 /* ---------- SQL functions ---------- */
 
-static void
-RequireMember(int64 program_id, int64 member_id)
-{
-	static PlanSlot slot;
-
-	AffExec(&slot, "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2",
-			2, (Oid[]) {INT8OID, INT8OID},
-			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(member_id)}, NULL, false, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
-						member_id, program_id)));
-}
-
 /*
  * affiliate.set_badge_rule(program_id bigint, name text, metric text,
  *     threshold bigint, level text) RETURNS bigint
@@ -640,7 +678,7 @@ increment_counter(PG_FUNCTION_ARGS)
 	metric = psprintf("counter:%s", counter);
 	AffRequireProgram(program_id, NULL);
 	AffSpiConnect();
-	RequireMember(program_id, member_id);
+	AffRequireMember(program_id, member_id, false, NULL);
 	values[0] = Int64GetDatum(program_id);
 	values[1] = Int64GetDatum(member_id);
 	values[2] = CStringGetTextDatum(counter);

@@ -683,3 +683,27 @@ set_member_profile(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_VOID();
 }
+
+/*
+ * The member must exist in the program: P0002 otherwise, with a detail
+ * naming the role the caller gave it (NULL: none).  lock: FOR NO KEY UPDATE,
+ * so the member cannot be removed or re-keyed under the caller.  Inside SPI.
+ */
+void
+AffRequireMember(int64 program_id, int64 member_id, bool lock, const char *role)
+{
+	static PlanSlot plain,
+				locking;
+
+	AffExec(lock ? &locking : &plain,
+			lock ? "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2 FOR NO KEY UPDATE"
+			: "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2",
+			2, (Oid[]) {INT8OID, INT8OID},
+			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(member_id)}, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
+						member_id, program_id),
+				 role ? errdetail("It is named as the %s.", role) : 0));
+}

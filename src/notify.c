@@ -947,24 +947,6 @@ mark_failed(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
-static void
-RequireMember(int64 program_id, int64 member_id, bool lock)
-{
-	static PlanSlot plain,
-				locking;
-
-	AffExec(lock ? &locking : &plain,
-			lock ? "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2 FOR NO KEY UPDATE"
-			: "SELECT 1 FROM affiliate.member WHERE program_id = $1 AND id = $2",
-			2, (Oid[]) {INT8OID, INT8OID},
-			(Datum[]) {Int64GetDatum(program_id), Int64GetDatum(member_id)}, NULL, false, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("member " INT64_FORMAT " does not exist in program " INT64_FORMAT,
-						member_id, program_id)));
-}
-
 /*
  * affiliate.mark_read(program_id bigint, member_id bigint, ids bigint[])
  * RETURNS integer -- how many of them were unread
@@ -996,7 +978,7 @@ mark_read(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("at most %d ids can be marked read at once", INBOX_MAX_IDS)));
 	AffSpiConnect();
-	RequireMember(program_id, member_id, false);
+	AffRequireMember(program_id, member_id, false, NULL);
 	AffExec(&missing,
 			"SELECT x FROM pg_catalog.unnest($3::bigint[]) x "
 			" WHERE NOT EXISTS (SELECT 1 FROM affiliate.outbox o WHERE o.program_id = $1 AND o.id = x "
@@ -1065,7 +1047,7 @@ add_member_child(PG_FUNCTION_ARGS)
 	AffRequireProgram(program_id, NULL);
 	AffSpiConnect();
 	/* the member row lock serialises adds of one member: the limit holds */
-	RequireMember(program_id, member_id, true);
+	AffRequireMember(program_id, member_id, true, NULL);
 	AffExec(&count,
 			"SELECT count(*) FROM affiliate.member_child WHERE program_id = $1 AND member_id = $2",
 			2, (Oid[]) {INT8OID, INT8OID},

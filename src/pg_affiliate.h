@@ -89,6 +89,7 @@ extern void AffRequireProgram(int64 program_id, char **currency_out);
 extern bool AffIntervalTooLong(const Interval *iv);
 extern bool AffIntervalOutOfRange(const Interval *iv, bool allow_zero);
 extern void AffCheckOccurredAt(TimestampTz at, int batch_index);
+extern void AffCheckTimeWithinYears(TimestampTz at, const char *name);
 
 typedef enum AffAttribution
 {
@@ -345,6 +346,9 @@ extern int64 ConsumeLots(int64 program_id, int64 member_id, int64 want,
 extern int64 PostPoints(int64 program_id, int64 member_id, const char *journal_kind,
 						const char *system_kind, int64 amount, const char *key,
 						StringInfo memo);
+
+/* P0002 unless the member exists in the program (member.c); inside SPI */
+extern void AffRequireMember(int64 program_id, int64 member_id, bool lock, const char *role);
 
 /* ---------- notifications (template.c, notify.c) ---------- */
 

@@ -156,6 +156,19 @@ AffIntervalOutOfRange(const Interval *iv, bool allow_zero)
 	return cmp < 0 || (cmp == 0 && !allow_zero) || AffIntervalTooLong(iv);
 }
 
+/* a time argument (name): finite and within AFF_MAX_YEARS of now (22023) */
+void
+AffCheckTimeWithinYears(TimestampTz at, const char *name)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int64		span = (int64) AFF_MAX_YEARS * DAYS_PER_YEAR * USECS_PER_DAY;
+
+	if (TIMESTAMP_NOT_FINITE(at) || at < now - span || at > now + span)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite time within %d years of now", name, AFF_MAX_YEARS)));
+}
+
 /*
  * An order's occurred_at: finite and within AFF_MAX_YEARS of now (its hold
  * and attribution windows are added to it).  batch_index > 0 names the

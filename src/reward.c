@@ -58,19 +58,6 @@ typedef struct RewardAttrs
 	bool		active;
 } RewardAttrs;
 
-/* a window bound: finite, within AFF_MAX_YEARS of now (22023) */
-static void
-CheckWindowTime(TimestampTz at, const char *name)
-{
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	int64		span = (int64) AFF_MAX_YEARS * DAYS_PER_YEAR * USECS_PER_DAY;
-
-	if (TIMESTAMP_NOT_FINITE(at) || at < now - span || at > now + span)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite time within %d years of now", name, AFF_MAX_YEARS)));
-}
-
 /* read and check the attributes starting at argument first (name) */
 static void
 RewardAttrsArgs(FunctionCallInfo fcinfo, int first, RewardAttrs *a)
@@ -100,9 +87,9 @@ RewardAttrsArgs(FunctionCallInfo fcinfo, int first, RewardAttrs *a)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("per_member_limit must be NULL (unlimited) or between 1 and %d", REWARD_MAX_LIMIT)));
 	if (a->has_from)
-		CheckWindowTime(a->from, "valid_from");
+		AffCheckTimeWithinYears(a->from, "valid_from");
 	if (a->has_until)
-		CheckWindowTime(a->until, "valid_until");
+		AffCheckTimeWithinYears(a->until, "valid_until");
 	if (a->has_from && a->has_until && a->until <= a->from)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
